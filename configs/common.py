@@ -1,0 +1,138 @@
+"""Shared config defaults and the preset grammar of every config file.
+
+A config file's `get_config(arg)` receives what follows the colon in
+`--config configs/vae.py:demo,z_dim=2,optim.lr=1e-3`: a preset name, then
+optional `key=value` overrides whose types follow the preset's values.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Callable
+
+import ml_collections
+
+from jaxgen.validation import ConfigError
+
+Preset = Callable[[], ml_collections.ConfigDict]
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults shared by every family; families add `model` and their own keys."""
+    c = ml_collections.ConfigDict()
+    c.task = ""
+    c.preset = ""
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "mnist5k"
+    c.data.data_dir = ""  # tfds data_dir; "" -> tfds's default (~/tensorflow_datasets)
+    c.data.batch_size = 100  # global batch, split over all devices and processes
+    c.data.eval_batch_size = 500
+    c.data.preprocess = "scale01"  # scale01 | scale11 | binarize_dynamic | binarize_static | dequantize01
+    c.data.image_size = 0  # 0 keeps the dataset's own size; otherwise resize to a square
+    c.data.shuffle_seed = 0
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.name = "adam"  # adam | adamw | adagrad | rmsprop | sgd
+    c.optim.lr = 1e-3
+    c.optim.b1 = 0.9
+    c.optim.b2 = 0.999
+    c.optim.eps = 1e-8
+    c.optim.weight_decay = 0.0
+    c.optim.schedule = "constant"  # constant | cosine
+    c.optim.warmup_steps = 0
+    c.optim.grad_clip_norm = 0.0  # 0 disables global-norm clipping
+    c.optim.ema_decay = 0.0  # 0 disables EMA parameters
+    c.optim.ema_warmup = False  # decay min(ema_decay, (1 + n) / (10 + n)) as in Tensorflow's EMA
+
+    c.train = ml_collections.ConfigDict()
+    c.train.num_steps = 1000
+    c.train.log_every = 100
+    c.train.checkpoint_every = 1000
+    c.train.keep_checkpoints = 3
+    c.train.sample_every = 1000
+    c.train.num_grid_samples = 64
+    c.train.compute_dtype = "float32"  # float32 | bfloat16; parameters stay float32
+    c.train.compilation_cache_dir = "~/.cache/jaxgen/xla"  # "" disables the persistent cache
+    c.train.progress_bar = True
+    c.train.eval_at_end = False  # run --mode eval after training (writes eval.json)
+
+    c.sample = ml_collections.ConfigDict()
+    c.sample.num = 64
+    c.sample.seed = 1234
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.num_examples = 0  # 0 evaluates the whole test split
+    return c
+
+
+def _parse_value(key: str, text: str, current: object) -> object:
+    """Parse `text` as the type of the value it replaces."""
+    if isinstance(current, bool):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"config key '{key}' expects true/false, got '{text}'")
+    if isinstance(current, str):
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{text}'") from None
+    if isinstance(current, float) and isinstance(value, int):
+        value = float(value)
+    if isinstance(current, tuple) and isinstance(value, (int, float)):
+        value = (value,)
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if type(value) is not type(current):
+        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{text}'")
+    return value
+
+
+def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> None:
+    """Set dotted `key` from `text`; unknown keys and wrong types raise ConfigError."""
+    *parents, leaf = key.split(".")
+    node = config
+    for part in parents:
+        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+            raise ConfigError(f"unknown config key '{key}'")
+        node = node[part]
+    if leaf not in node or isinstance(node[leaf], ml_collections.ConfigDict):
+        raise ConfigError(f"unknown config key '{key}'")
+    with node.unlocked():
+        node[leaf] = _parse_value(key, text, node[leaf])
+
+
+def split_top_level(arg: str) -> list[str]:
+    """Split on commas outside brackets, so that `hidden=(64,32)` stays one item."""
+    parts, depth, current = [], 0, ""
+    for ch in arg:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [p.strip() for p in parts + [current] if p.strip()]
+
+
+def from_presets(arg: str | None, presets: dict[str, Preset], default: str) -> ml_collections.ConfigDict:
+    """Build the config named by `arg` = "preset[,key=value...]" from `presets`."""
+    parts = split_top_level(arg or default)
+    name = parts[0] if parts and "=" not in parts[0] else default
+    overrides = parts[1:] if parts and "=" not in parts[0] else parts
+    if name not in presets:
+        raise ConfigError(f"unknown preset '{name}'; choose one of: {', '.join(presets)}")
+    config = presets[name]()
+    with config.unlocked():
+        config.preset = name
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"config override '{item}' is not of the form key=value")
+        key, text = item.split("=", 1)
+        apply_override(config, key.strip(), text.strip())
+    config.lock()
+    return config

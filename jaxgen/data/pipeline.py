@@ -1,0 +1,124 @@
+"""Deterministic, resumable, per-process batch streams.
+
+The order of the training stream is a function of (seed, epoch) alone: epoch e visits the
+examples in `permutation(seed, e)` and drops the last incomplete global batch. Global batch g
+is therefore fixed, and its position `g` is all a checkpoint needs to resume the same stream.
+Process p of P reads only rows [p * B/P, (p + 1) * B/P) of every global batch of size B.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+from typing import Iterator
+
+import numpy as np
+
+from jaxgen.data.preprocess import resize_uint8, static_binarize
+from jaxgen.data.sources import DataError, Source
+
+Batch = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class HostTransform:
+    """What is done to every batch on the host after reading: fixed for a run."""
+
+    image_size: int = 0  # 0 keeps the source's size
+    static_binarize: bool = False
+
+    def __call__(self, batch: Batch) -> Batch:
+        image = batch["image"]
+        if self.image_size:
+            image = resize_uint8(image, self.image_size)
+        if self.static_binarize:
+            image = static_binarize(image)
+        return {**batch, "image": image}
+
+
+def process_rows(global_batch: int, process_index: int, process_count: int) -> slice:
+    """The rows of a global batch that one process reads."""
+    if global_batch % process_count:
+        raise DataError(f"data.batch_size={global_batch} is not divisible by the {process_count} processes")
+    per_process = global_batch // process_count
+    return slice(process_index * per_process, (process_index + 1) * per_process)
+
+
+class TrainStream:
+    """Infinite stream of process-local training batches; `position` counts global batches read."""
+
+    def __init__(
+        self,
+        source: Source,
+        global_batch: int,
+        seed: int,
+        transform: HostTransform = HostTransform(),
+        process_index: int = 0,
+        process_count: int = 1,
+        position: int = 0,
+        prefetch: int = 2,
+    ):
+        if len(source) < global_batch:
+            raise DataError(
+                f"data.batch_size={global_batch} is larger than the {len(source)} training examples of "
+                f"'{source.spec.name}'"
+            )
+        self.source, self.global_batch, self.seed, self.transform = source, global_batch, seed, transform
+        self.rows = process_rows(global_batch, process_index, process_count)
+        self.batches_per_epoch = len(source) // global_batch
+        self.position = position
+        self._prefetch = prefetch
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1) if prefetch else None
+        self._pending: dict[int, concurrent.futures.Future] = {}
+
+    def indices(self, g: int) -> np.ndarray:
+        """Dataset indices of this process's rows of global batch g."""
+        epoch, offset = divmod(g, self.batches_per_epoch)
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.source))
+        start = offset * self.global_batch
+        return order[start : start + self.global_batch][self.rows]
+
+    def read(self, g: int) -> Batch:
+        return self.transform(self.source.read(self.indices(g)))
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        g = self.position
+        if self._pool is None:
+            batch = self.read(g)
+        else:
+            for ahead in range(g, g + self._prefetch + 1):
+                if ahead not in self._pending:
+                    self._pending[ahead] = self._pool.submit(self.read, ahead)
+            batch = self._pending.pop(g).result()
+        self.position = g + 1
+        return batch
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def eval_batches(
+    source: Source,
+    global_batch: int,
+    transform: HostTransform = HostTransform(),
+    num_examples: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[Batch]:
+    """One ordered pass over a split in fixed-size batches (so one compiled program serves all).
+
+    The last batch is padded by repeating its first example; `mask` is 1.0 on real rows.
+    """
+    total = min(num_examples, len(source)) if num_examples else len(source)
+    rows = process_rows(global_batch, process_index, process_count)
+    for start in range(0, total, global_batch):
+        index = np.arange(start, start + global_batch)
+        mask = (index < total).astype(np.float32)
+        index = np.where(index < total, index, start)
+        batch = transform(source.read(index[rows]))
+        batch["mask"] = mask[rows]
+        yield batch
+

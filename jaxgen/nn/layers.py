@@ -1,0 +1,25 @@
+"""Small shared pieces: activations by name and initialisers."""
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "tanh": nn.tanh,
+    "softplus": nn.softplus,
+    "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
+}
+
+
+def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}'; choose one of {tuple(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def kernel_init(std: float) -> nn.initializers.Initializer:
+    """N(0, std^2) weights when std > 0 (Kingma & Welling use 0.01), else LeCun normal."""
+    return nn.initializers.normal(std) if std > 0 else nn.initializers.lecun_normal()

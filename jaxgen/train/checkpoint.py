@@ -1,0 +1,72 @@
+"""Orbax checkpoints of the TrainState and the data position, resumed automatically.
+
+A checkpoint that fails to restore (half-written, truncated, corrupted) is moved to
+`<workdir>/corrupt_checkpoints/` with a warning -- never deleted -- and the previous one is used.
+"""
+from __future__ import annotations
+
+import logging
+import pathlib
+import shutil
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+from jaxgen.train.state import TrainState
+
+
+class Checkpointer:
+    def __init__(self, workdir: str | pathlib.Path, keep: int):
+        self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
+        self.keep = keep
+        self._manager = self._open()
+
+    def _open(self) -> ocp.CheckpointManager:
+        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True)
+        return ocp.CheckpointManager(self.directory, options=options)
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(self, step: int, state: TrainState, extra: dict[str, Any]) -> None:
+        """Save asynchronously; `extra` is JSON (the data position and such)."""
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra))
+        self._manager.save(step, args=args, force=True)
+
+    def restore_latest(self, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
+        """Restore the newest readable checkpoint onto `abstract_state`'s shapes and shardings."""
+        while (step := self._manager.latest_step()) is not None:
+            try:
+                args = ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), extra=ocp.args.JsonRestore()
+                )
+                restored = self._manager.restore(step, args=args)
+                return restored.state, dict(restored.extra)
+            except Exception as e:  # noqa: BLE001 -- any failure to read means this checkpoint is unusable
+                self._set_aside(step, e)
+        return None
+
+    def _set_aside(self, step: int, error: Exception) -> None:
+        aside = self.directory.parent / "corrupt_checkpoints" / str(step)
+        logging.warning(
+            "checkpoint %s/%d cannot be restored (%s: %s); moved to %s, trying the previous one",
+            self.directory, step, type(error).__name__, str(error).splitlines()[0][:200], aside,
+        )
+        self._manager.close()
+        if jax.process_index() == 0:
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            if aside.exists():
+                shutil.rmtree(aside)
+            shutil.move(str(self.directory / str(step)), aside)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"jaxgen-checkpoint-set-aside-{step}")
+        self._manager = self._open()
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()

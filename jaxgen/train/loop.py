@@ -1,0 +1,231 @@
+"""The generic training loop: knows nothing about families beyond the Task contract."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+import signal
+import threading
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+
+from jaxgen import data as data_lib
+from jaxgen import tasks
+from jaxgen.train import mesh as mesh_lib
+from jaxgen.train.checkpoint import Checkpointer
+from jaxgen.train.images import save_grid
+from jaxgen.train.metrics import MetricWriter, NonFiniteLossError, first_non_finite, mean_metrics
+from jaxgen.train.state import TrainState
+
+
+@dataclasses.dataclass
+class Experiment:
+    """Everything a mode needs, built once from the config: mesh, data, task, state layout."""
+
+    config: ml_collections.ConfigDict
+    workdir: pathlib.Path
+    mesh: Mesh
+    train_source: data_lib.Source
+    test_source: data_lib.Source
+    task: tasks.Task
+    abstract_state: TrainState  # ShapeDtypeStructs carrying their shardings
+    state_sharding: Any
+    checkpointer: Checkpointer
+
+    def init_state(self) -> TrainState:
+        init = jax.jit(self._create, out_shardings=self.state_sharding)
+        return init(jax.random.PRNGKey(self.config.seed))
+
+    def _create(self, rng: jax.Array) -> TrainState:
+        return self.task.create_state(rng, self.example_batch())
+
+    def example_batch(self) -> dict[str, jax.Array]:
+        shape = data_lib.model_image_shape(self.config.data, self.train_source.spec)
+        batch = {"image": jnp.zeros((1,) + shape, jnp.uint8)}
+        if self.train_source.spec.num_classes:
+            batch["label"] = jnp.zeros((1,), jnp.int32)
+        return batch
+
+    def restore_or_init(self) -> tuple[TrainState, int]:
+        """The latest readable checkpoint (state, data position), or a fresh state at position 0."""
+        restored = self.checkpointer.restore_latest(self.abstract_state)
+        if restored is None:
+            return self.init_state(), 0
+        state, extra = restored
+        logging.info("resumed from step %d (data position %d)", int(state.step), extra["data_position"])
+        return state, int(extra["data_position"])
+
+    def restore(self) -> TrainState:
+        restored = self.checkpointer.restore_latest(self.abstract_state)
+        if restored is None:
+            raise FileNotFoundError(f"no checkpoint in {self.checkpointer.directory}: train first (--mode train)")
+        return restored[0]
+
+    def global_batches(self, local_batches: Any) -> Any:
+        for batch in local_batches:
+            yield mesh_lib.to_global(batch, self.mesh)
+
+    def picture_batch(self, num: int = 16) -> dict[str, jax.Array]:
+        """Test examples spread evenly over the split (so every class shows), as a global batch."""
+        num = -(-num // self.mesh.size) * self.mesh.size
+        index = np.linspace(0, len(self.test_source) - 1, num).astype(np.int64)
+        rows = data_lib.pipeline.process_rows(num, jax.process_index(), jax.process_count())
+        local = data_lib.host_transform(self.config.data)(self.test_source.read(index[rows]))
+        return mesh_lib.to_global(local, self.mesh)
+
+    def test_batches(self, split: str = "test") -> Any:
+        source = self.test_source if split == "test" else self.train_source
+        local = data_lib.eval_batches(
+            source, self.config.data.eval_batch_size, data_lib.host_transform(self.config.data),
+            self.config.eval.num_examples, jax.process_index(), jax.process_count(),
+        )
+        return self.global_batches(local)
+
+
+def build_experiment(
+    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, devices: Sequence[jax.Device] | None = None
+) -> Experiment:
+    tasks.validate(config)
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    mesh = mesh_lib.make_mesh(devices)
+    mesh_lib.check_batch_divisible(config.data.batch_size, mesh)
+    mesh_lib.check_batch_divisible(config.data.eval_batch_size, mesh, "data.eval_batch_size")
+    train_source = data_lib.open_source(config.data, "train")
+    test_source = data_lib.open_source(config.data, "test")
+    task = tasks.get_task(config, train_source.spec)
+    experiment = Experiment(config, workdir, mesh, train_source, test_source, task, None, None,
+                            Checkpointer(workdir, config.train.keep_checkpoints))
+    abstract = jax.eval_shape(experiment._create, jax.random.PRNGKey(config.seed))
+    experiment.state_sharding = mesh_lib.tree_replicated(abstract, mesh)
+    experiment.abstract_state = jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, experiment.state_sharding
+    )
+    return experiment
+
+
+def compile_train_step(experiment: Experiment, step_fn: Callable | None = None) -> Callable:
+    """jit the task's step once: replicated state (donated), batch split over `data`."""
+    mesh = experiment.mesh
+    batch_sharding = mesh_lib.batch_sharded(mesh)
+    return jax.jit(
+        step_fn or experiment.task.train_step,
+        in_shardings=(experiment.state_sharding, batch_sharding),
+        out_shardings=(experiment.state_sharding, mesh_lib.replicated(mesh)),
+        donate_argnums=0,
+    )
+
+
+class _StopFlag:
+    """Set by SIGTERM (pre-emption, `kill`): the loop saves and returns after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        logging.warning("SIGTERM received: saving a checkpoint and stopping")
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def write_pictures(experiment: Experiment, state: TrainState, step: int, picture_fn: Callable, batch: Any) -> None:
+    rng = jax.random.PRNGKey(experiment.config.sample.seed)
+    pictures = jax.device_get(picture_fn(state.eval_params, rng, batch))
+    if jax.process_index() != 0:
+        return
+    for name, (images, columns) in pictures.items():
+        folder = experiment.workdir / "images"
+        save_grid(folder / f"{name}_{step:07d}.png", np.asarray(images), columns)
+        save_grid(folder / f"{name}.png", np.asarray(images), columns)
+
+
+def train(
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    devices: Sequence[jax.Device] | None = None,
+    step_fn: Callable | None = None,
+) -> TrainState:
+    """Train to `config.train.num_steps`, resuming from the workdir's latest checkpoint.
+
+    `step_fn` replaces the task's step (tests wrap it, e.g. with chex.assert_max_traces).
+    """
+    experiment = build_experiment(config, workdir, devices)
+    cfg = config.train
+    state, position = experiment.restore_or_init()
+    step = int(state.step)
+    stream = data_lib.TrainStream(
+        experiment.train_source, config.data.batch_size, config.data.shuffle_seed,
+        data_lib.host_transform(config.data), jax.process_index(), jax.process_count(), position,
+    )
+    train_step = compile_train_step(experiment, step_fn)
+    picture_fn = jax.jit(experiment.task.pictures)
+    picture_batch = experiment.picture_batch()
+    writer = MetricWriter(experiment.workdir, cfg.num_steps, step, cfg.progress_bar)
+    history: list[dict[str, jax.Array]] = []
+    last_saved = experiment.checkpointer.latest_step()
+
+    def flush() -> None:
+        nonlocal history
+        if not history:
+            return
+        means, raw = mean_metrics(history)
+        first = step - len(history) + 1
+        history = []
+        bad = first_non_finite(raw, first)
+        if bad is not None:
+            bad_step, key, value = bad
+            raise NonFiniteLossError(
+                f"training stopped: {key} became {value} at step {bad_step}; last good checkpoint: "
+                f"step {last_saved} in {experiment.checkpointer.directory}"
+            )
+        writer.write(step, means)
+
+    def save() -> None:
+        nonlocal last_saved
+        flush()
+        experiment.checkpointer.save(step, state, {"data_position": stream.position})
+        last_saved = step
+
+    try:
+        with _StopFlag() as stop:
+            while step < cfg.num_steps and not stop.requested:
+                batch = mesh_lib.to_global(next(stream), experiment.mesh)
+                state, metrics = train_step(state, batch)
+                step += 1
+                history.append(metrics)
+                writer.advance(1)
+                if step % cfg.log_every == 0:
+                    flush()
+                if step % cfg.checkpoint_every == 0:
+                    save()
+                if step % cfg.sample_every == 0:
+                    write_pictures(experiment, state, step, picture_fn, picture_batch)
+            if last_saved != step:
+                save()
+        if step >= cfg.num_steps and step % cfg.sample_every:
+            write_pictures(experiment, state, step, picture_fn, picture_batch)
+    finally:
+        stream.close()
+        writer.close()
+        experiment.checkpointer.close()
+    return state
+
+
+def save_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
+    if jax.process_index() == 0:
+        path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

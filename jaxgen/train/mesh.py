@@ -1,0 +1,45 @@
+"""One device mesh for every machine shape, and the one boundary where batches enter it."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D `data` mesh over `devices` (default: all devices of all processes)."""
+    if devices is None:
+        return jax.make_mesh((jax.device_count(),), (DATA_AXIS,))
+    return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over `data`, other axes whole."""
+    return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def check_batch_divisible(global_batch: int, mesh: Mesh, key: str = "data.batch_size") -> None:
+    if global_batch % mesh.size:
+        raise ValueError(f"{key}={global_batch} is not divisible by the {mesh.size} devices of the mesh")
+
+
+def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Assemble process-local rows into global arrays sharded over `data`.
+
+    Each process passes the rows it read (its slice of the global batch, in process order).
+    """
+    sharding = batch_sharded(mesh)
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
+
+
+def tree_replicated(tree: Any, mesh: Mesh) -> Any:
+    """A sharding for every leaf of `tree` (arrays or ShapeDtypeStructs): replicated."""
+    return jax.tree.map(lambda _: replicated(mesh), tree)

@@ -1,0 +1,79 @@
+"""Where training numbers go: console progress bar, TensorBoard events, metrics.jsonl."""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+from typing import Mapping
+
+import jax
+import numpy as np
+import tqdm
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or Inf; the message names the step and the last good checkpoint."""
+
+
+def mean_metrics(history: list[Mapping[str, jax.Array]]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Fetch a window of per-step metric dicts; return their means and the raw per-step values."""
+    stacked = jax.device_get({k: [m[k] for m in history] for k in history[0]})
+    raw = {k: np.asarray(v, np.float64) for k, v in stacked.items()}
+    return {k: float(v.mean()) for k, v in raw.items()}, raw
+
+
+def first_non_finite(raw: Mapping[str, np.ndarray], first_step: int) -> tuple[int, str, float] | None:
+    """(step, metric, value) of the first non-finite loss-like metric in a window, else None."""
+    for i in range(len(next(iter(raw.values())))):
+        for key, values in raw.items():
+            if "loss" in key and not math.isfinite(values[i]):
+                return first_step + i, key, float(values[i])
+    return None
+
+
+class MetricWriter:
+    """Writes scalars to `metrics.jsonl` and TensorBoard (process 0 only) and drives the progress bar."""
+
+    def __init__(self, workdir: str | pathlib.Path, total_steps: int, initial_step: int, progress_bar: bool):
+        self.enabled = jax.process_index() == 0
+        self._jsonl = None
+        self._tb = None
+        self._bar = None
+        if not self.enabled:
+            return
+        workdir = pathlib.Path(workdir)
+        self._jsonl = open(workdir / "metrics.jsonl", "a")
+        from tensorboardX import SummaryWriter
+
+        self._tb = SummaryWriter(str(workdir / "tensorboard"))
+        if progress_bar:
+            self._bar = tqdm.tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True)
+        self._last_time, self._last_step = time.perf_counter(), initial_step
+
+    def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if prefix == "train" and step > self._last_step:
+            scalars = {**scalars, "steps_per_sec": (step - self._last_step) / (now - self._last_time)}
+            self._last_time, self._last_step = now, step
+        record = {"step": step, **{f"{prefix}/{k}": v for k, v in scalars.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        for k, v in scalars.items():
+            self._tb.add_scalar(f"{prefix}/{k}", v, step)
+        if self._bar is not None and prefix == "train":
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items() if "loss" in k or k == "elbo"})
+
+    def advance(self, steps: int) -> None:
+        if self._bar is not None:
+            self._bar.update(steps)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.close()
+        self._tb.close()
+        self._jsonl.close()

@@ -1,0 +1,47 @@
+"""Optax optimisers and learning-rate schedules built from `config.optim`."""
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+OPTIMIZERS = ("adam", "adamw", "adagrad", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 over `warmup_steps`, then constant or cosine decay to 0."""
+    warmup = optim.warmup_steps
+    if optim.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, optim.lr, warmup, max(num_steps, warmup + 1))
+    if warmup:
+        return optax.join_schedules(
+            [optax.linear_schedule(0.0, optim.lr, warmup), optax.constant_schedule(optim.lr)], [warmup]
+        )
+    return optax.constant_schedule(optim.lr)
+
+
+def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
+    """The optimiser of `config.optim`, with optional global-norm clipping first.
+
+    `weight_decay` is decoupled (AdamW) for adamw and an L2 gradient term for the others,
+    which is what a Gaussian prior on the weights gives (Kingma & Welling's regulariser).
+    """
+    lr = learning_rate_schedule(optim, num_steps)
+    if optim.name == "adam":
+        core = optax.adam(lr, b1=optim.b1, b2=optim.b2, eps=optim.eps)
+    elif optim.name == "adamw":
+        core = optax.adamw(lr, b1=optim.b1, b2=optim.b2, eps=optim.eps, weight_decay=optim.weight_decay)
+    elif optim.name == "adagrad":
+        core = optax.adagrad(lr, eps=optim.eps)
+    elif optim.name == "rmsprop":
+        core = optax.rmsprop(lr, decay=optim.b2, eps=optim.eps)
+    elif optim.name == "sgd":
+        core = optax.sgd(lr, momentum=optim.b1 or None)
+    else:
+        raise ValueError(f"unknown optim.name '{optim.name}'; choose one of {OPTIMIZERS}")
+    chain = []
+    if optim.grad_clip_norm > 0:
+        chain.append(optax.clip_by_global_norm(optim.grad_clip_norm))
+    if optim.weight_decay > 0 and optim.name != "adamw":
+        chain.append(optax.add_decayed_weights(optim.weight_decay))
+    return optax.chain(*chain, core)

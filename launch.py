@@ -1,0 +1,82 @@
+"""Entry point: `python launch.py --config configs/vae.py:demo --workdir runs/vae-demo [--mode train|sample|eval]`.
+
+Config overrides: `--config configs/vae.py:demo,model.z_dim=5` or `--config.model.z_dim=5`.
+Multi-host: started by a TPU pod, SLURM or with `--coordinator_address/--num_processes/--process_id`.
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file("config", None, "config file and preset, e.g. configs/vae.py:demo", lock_config=True)
+flags.DEFINE_string("workdir", None, "where checkpoints, metrics and pictures go")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "what to do")
+flags.DEFINE_string("coordinator_address", "", "host:port of process 0 for a multi-process run")
+flags.DEFINE_integer("num_processes", 0, "number of processes (with --coordinator_address)")
+flags.DEFINE_integer("process_id", -1, "this process's index (with --coordinator_address)")
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def _config_error(error: BaseException) -> str | None:
+    """The innermost ConfigError message in `error`'s chain (config_flags re-wraps it), if any."""
+    seen, found = error, None
+    while seen is not None:
+        if type(seen).__name__ == "ConfigError":
+            found = str(seen)
+        seen = seen.__cause__ or seen.__context__
+    if found:
+        return found
+    marker = "ConfigError: "
+    text = str(error)
+    return text[text.index(marker) + len(marker) :].splitlines()[0] if marker in text else None
+
+
+def _unknown_override(argv: list[str]) -> str | None:
+    """The first `--config.a.b=...` override whose key the loaded config lacks."""
+    try:
+        config = FLAGS["config"].value
+    except Exception:  # noqa: BLE001 -- the config itself failed to load
+        return None
+    for arg in argv:
+        if arg.startswith("--config."):
+            key = arg[len("--config.") :].split("=", 1)[0]
+            node = config
+            for part in key.split("."):
+                if not hasattr(node, "keys") or part not in node:
+                    return f"unknown config key '{key}'"
+                node = node[part]
+    return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing, with config problems reported as one line instead of a traceback."""
+    try:
+        return FLAGS(argv)
+    except Exception as e:  # noqa: BLE001 -- every parse failure becomes one line
+        message = _config_error(e) or _unknown_override(argv) or str(e).strip().splitlines()[-1]
+        sys.exit(f"error: {message}")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    from jaxgen.train.runtime import initialize_distributed, log_devices, quiet_library_logs
+
+    quiet_library_logs()
+    initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    log_devices()
+    from jaxgen import run
+    from jaxgen.data import DataError
+    from jaxgen.train.metrics import NonFiniteLossError
+    from jaxgen.validation import ConfigError
+
+    try:
+        run.main(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+    except (ConfigError, DataError, NonFiniteLossError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,17 @@
+"""Test set-up: 8 fake CPU devices (before jax is imported) and a persistent compilation cache."""
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+
+from jaxgen.train.runtime import enable_compilation_cache  # noqa: E402
+
+TEST_CACHE = ROOT / ".cache" / "xla-tests"
+enable_compilation_cache(str(TEST_CACHE))
+assert jax.device_count() == 8, "tests expect 8 fake CPU devices; was jax imported before conftest?"

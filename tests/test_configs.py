@@ -1,0 +1,89 @@
+"""Config presets, the preset grammar, validation errors, and launch.py's one-line errors."""
+import subprocess
+import sys
+
+import pytest
+
+from configs import common, vae
+from jaxgen import tasks
+from jaxgen.validation import ConfigError
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("preset", sorted(vae.PRESETS))
+def test_every_vae_preset_validates(preset):
+    config = vae.get_config(preset)
+    tasks.validate(config)
+    assert config.preset == preset and config.task == "vae"
+
+
+def test_overrides_take_the_preset_types():
+    config = vae.get_config("demo,model.z_dim=5,optim.lr=1,model.hidden=(64,32),train.progress_bar=false")
+    assert config.model.z_dim == 5
+    assert config.optim.lr == 1.0 and isinstance(config.optim.lr, float)
+    assert config.model.hidden == (64, 32)
+    assert config.train.progress_bar is False
+
+
+def test_paper_preset_matches_kingma_welling():
+    config = vae.get_config("mnist")
+    assert config.model.hidden == (500,) and config.model.activation == "tanh"
+    assert config.data.batch_size == 100 and config.optim.name == "adagrad"
+    assert config.model.init_std == 0.01 and config.data.name == "mnist"
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("nosuch", "unknown preset 'nosuch'"),
+        ("demo,model.nosuch=1", "unknown config key 'model.nosuch'"),
+        ("demo,model.z_dim=abc", "config key 'model.z_dim' expects int"),
+        ("demo,model.z_dim=1.5", "config key 'model.z_dim' expects int"),
+        ("demo,train.progress_bar=maybe", "expects true/false"),
+        ("demo,z_dim", "not of the form key=value"),
+    ],
+)
+def test_bad_preset_arguments_name_the_problem(arg, message):
+    with pytest.raises(ConfigError, match=message):
+        vae.get_config(arg)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.decoder=poisson", "config key 'model.decoder' is 'poisson'"),
+        ("data.name=imagenet", "config key 'data.name' is 'imagenet'"),
+        ("optim.name=lion", "config key 'optim.name'"),
+        ("data.preprocess=scale11", "model.decoder='bernoulli' needs data in \\[0, 1\\]"),
+        ("eval.iwae_k=(150,)", "eval.iwae_k entry 150"),
+        ("optim.ema_decay=1.0", "optim.ema_decay"),
+        ("train.num_steps=0", "train.num_steps"),
+    ],
+)
+def test_impossible_values_and_combinations_are_one_config_error(override, message):
+    config = vae.get_config(f"demo,{override}")
+    with pytest.raises(ConfigError, match=message):
+        tasks.validate(config)
+
+
+def run_launch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu", "HOME": str(ROOT / ".cache" / "home")},
+    )
+
+
+@pytest.mark.parametrize(
+    "config_arg, extra, message",
+    [
+        ("configs/vae.py:nosuch", [], "unknown preset 'nosuch'"),
+        ("configs/vae.py:smoke,model.nosuch=3", [], "unknown config key 'model.nosuch'"),
+        ("configs/vae.py:smoke", ["--config.model.decoder=poisson"], "config key 'model.decoder' is 'poisson'"),
+        ("configs/vae.py:smoke", ["--config.model.nosuch=1"], "model.nosuch"),
+    ],
+)
+def test_launch_reports_config_errors_in_one_line_without_traceback(tmp_path, config_arg, extra, message):
+    result = run_launch(f"--config={config_arg}", f"--workdir={tmp_path}", *extra)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
