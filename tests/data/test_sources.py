@@ -1,0 +1,54 @@
+"""Built-in offline datasets and the tfds path (mock data, and the unprepared-dataset message)."""
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from jaxgen import data
+from jaxgen.data.sources import DataError
+
+
+def data_config(name, **kw):
+    return ml_collections.ConfigDict(dict(name=name, data_dir=kw.get("data_dir", ""), image_size=0, preprocess="scale01"))
+
+
+@pytest.mark.parametrize(
+    "name, shape, classes, train, test",
+    [("mnist5k", (28, 28, 1), 10, 4500, 500), ("digits", (8, 8, 1), 10, 1497, 300), ("photos32", (32, 32, 3), 0, None, None)],
+)
+def test_builtin_datasets_have_disjoint_splits_of_the_stated_shape(name, shape, classes, train, test):
+    train_src, test_src = data.open_source(data_config(name), "train"), data.open_source(data_config(name), "test")
+    assert train_src.spec.image_shape == shape and train_src.spec.num_classes == classes
+    if train is not None:
+        assert (len(train_src), len(test_src)) == (train, test)
+    batch = test_src.read(np.arange(4))
+    assert batch["image"].dtype == np.uint8 and batch["image"].shape == (4,) + shape
+    if classes:
+        assert batch["label"].dtype == np.int32
+        assert np.bincount(test_src.labels, minlength=classes).min() == len(test_src) // classes
+    flat_train = {img.tobytes() for img in train_src.images}
+    assert not any(img.tobytes() in flat_train for img in test_src.images[:200])
+
+
+def test_mnist5k_is_real_mnist():
+    src = data.open_source(data_config("mnist5k"), "train")
+    assert src.images.max() == 255 and 30 < src.images.mean() < 40  # MNIST's mean intensity is ~33
+
+
+def test_tfds_datasets_read_through_data_source_with_mock_data():
+    with tfds.testing.mock_data(num_examples=6):
+        for name, shape in [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3)), ("celeb_a", (140, 140, 3))]:
+            src = data.open_source(data_config(name), "train")
+            batch = src.read(np.array([0, 5, 2]))
+            assert batch["image"].shape == (3,) + shape and batch["image"].dtype == np.uint8
+            assert ("label" in batch) == (name != "celeb_a")
+
+
+def test_unprepared_tfds_dataset_says_how_to_prepare_it(tmp_path):
+    with pytest.raises(DataError, match="tfds build mnist --file_format=array_record"):
+        data.open_source(data_config("mnist", data_dir=str(tmp_path)), "train")
+
+
+def test_unknown_dataset_is_named():
+    with pytest.raises(DataError, match="unknown data.name 'imagenet'"):
+        data.open_source(data_config("imagenet"), "train")
