@@ -110,12 +110,16 @@ def build_experiment(
     return experiment
 
 
-def compile_train_step(experiment: Experiment, step_fn: Callable | None = None) -> Callable:
+StepFn = Callable[[TrainState, dict[str, jax.Array]], tuple[TrainState, dict[str, jax.Array]]]
+
+
+def compile_train_step(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None) -> Callable:
     """jit the task's step once: replicated state (donated), batch split over `data`."""
     mesh = experiment.mesh
     batch_sharding = mesh_lib.batch_sharded(mesh)
+    step_fn = experiment.task.train_step
     return jax.jit(
-        step_fn or experiment.task.train_step,
+        wrap_step(step_fn) if wrap_step else step_fn,
         in_shardings=(experiment.state_sharding, batch_sharding),
         out_shardings=(experiment.state_sharding, mesh_lib.replicated(mesh)),
         donate_argnums=0,
@@ -158,11 +162,11 @@ def train(
     config: ml_collections.ConfigDict,
     workdir: str | pathlib.Path,
     devices: Sequence[jax.Device] | None = None,
-    step_fn: Callable | None = None,
+    wrap_step: Callable[[StepFn], StepFn] | None = None,
 ) -> TrainState:
     """Train to `config.train.num_steps`, resuming from the workdir's latest checkpoint.
 
-    `step_fn` replaces the task's step (tests wrap it, e.g. with chex.assert_max_traces).
+    `wrap_step` wraps the task's step before it is compiled (tests use chex.assert_max_traces).
     """
     experiment = build_experiment(config, workdir, devices)
     cfg = config.train
@@ -172,7 +176,7 @@ def train(
         experiment.train_source, config.data.batch_size, config.data.shuffle_seed,
         data_lib.host_transform(config.data), jax.process_index(), jax.process_count(), position,
     )
-    train_step = compile_train_step(experiment, step_fn)
+    train_step = compile_train_step(experiment, wrap_step)
     picture_fn = jax.jit(experiment.task.pictures)
     picture_batch = experiment.picture_batch()
     writer = MetricWriter(experiment.workdir, cfg.num_steps, step, cfg.progress_bar)

@@ -5,16 +5,20 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """A 1-D `data` mesh over `devices` (default: all devices of all processes)."""
+    """A 1-D `data` mesh over `devices` (default: all devices of all processes).
+
+    Axes are `Auto`: the compiler propagates shardings from the inputs' and outputs' annotations.
+    """
+    auto = (AxisType.Auto,)
     if devices is None:
-        return jax.make_mesh((jax.device_count(),), (DATA_AXIS,))
-    return Mesh(np.asarray(devices), (DATA_AXIS,))
+        return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=auto)
+    return Mesh(np.asarray(devices), (DATA_AXIS,), axis_types=auto)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -1,0 +1,137 @@
+"""The generic loop: sharding equivalence, no retracing, resume, SIGTERM, corrupt checkpoints, NaN, outputs."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen import run
+from jaxgen.train import loop
+from jaxgen.train.metrics import NonFiniteLossError
+from tests.conftest import ROOT
+from tests.helpers import vae_config
+
+
+def losses(workdir):
+    lines = pathlib.Path(workdir, "metrics.jsonl").read_text().splitlines()
+    return {r["step"]: r["train/loss"] for r in map(json.loads, lines) if "train/loss" in r}
+
+
+def assert_same_params(a, b, exact=True):
+    for x, y in zip(jax.tree.leaves(jax.device_get(a.params)), jax.tree.leaves(jax.device_get(b.params))):
+        if exact:
+            np.testing.assert_array_equal(x, y)
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def quick_config(**overrides):
+    base = {"train.num_steps": 6, "train.log_every": 1, "train.checkpoint_every": 2, "train.sample_every": 1000}
+    return vae_config("smoke", **{**base, **overrides})
+
+
+def test_one_device_and_eight_devices_give_the_same_trajectory(tmp_path):
+    config = quick_config()
+    one = loop.train(config, tmp_path / "one", devices=jax.devices()[:1])
+    eight = loop.train(config, tmp_path / "eight")
+    a, b = losses(tmp_path / "one"), losses(tmp_path / "eight")
+    assert sorted(a) == list(range(1, 7))
+    np.testing.assert_allclose([a[s] for s in a], [b[s] for s in a], rtol=1e-5)
+    assert_same_params(one, eight, exact=False)
+    assert len(eight.params["encoder"]["Dense_0"]["kernel"].sharding.device_set) == 8
+
+
+def test_the_step_is_traced_once(tmp_path):
+    loop.train(quick_config(), tmp_path, wrap_step=lambda step: chex.assert_max_traces(step, n=1))
+
+
+def test_resuming_reproduces_the_uninterrupted_run_exactly(tmp_path):
+    straight = loop.train(quick_config(), tmp_path / "straight")
+    loop.train(quick_config(**{"train.num_steps": 3}), tmp_path / "resumed")
+    resumed = loop.train(quick_config(), tmp_path / "resumed")
+    assert int(resumed.step) == 6
+    assert_same_params(straight, resumed)
+    assert losses(tmp_path / "straight")[6] == losses(tmp_path / "resumed")[6]
+
+
+def test_a_corrupt_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, caplog):
+    loop.train(quick_config(**{"train.num_steps": 4}), tmp_path)
+    state_dir = tmp_path / "checkpoints" / "4" / "state"
+    for f in state_dir.rglob("*"):
+        if f.is_file() and "manifest" in f.name:
+            f.write_bytes(b"half-written")
+    experiment = loop.build_experiment(quick_config(), tmp_path)
+    state, position = experiment.restore_or_init()
+    experiment.checkpointer.close()
+    assert int(state.step) == 2 and position == 2
+    assert (tmp_path / "corrupt_checkpoints" / "4").is_dir()
+    assert "cannot be restored" in caplog.text
+    straight = loop.train(quick_config(), tmp_path / "straight")
+    assert_same_params(straight, loop.train(quick_config(), tmp_path))
+
+
+def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    def poison(step_fn):
+        def step(state, batch):
+            new_state, metrics = step_fn(state, batch)
+            return new_state, {**metrics, "loss": jnp.where(state.step == 2, jnp.nan, metrics["loss"])}
+
+        return step
+
+    with pytest.raises(NonFiniteLossError, match="loss became nan at step 3; last good checkpoint: step 2"):
+        loop.train(quick_config(), tmp_path, wrap_step=poison)
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [2]
+
+
+def test_train_sample_and_eval_write_their_outputs(tmp_path):
+    config = quick_config(**{"train.sample_every": 3, "train.eval_at_end": True})
+    run.main(config, tmp_path, "train")
+    for name in ("samples", "reconstructions", "interpolations", "traversal", "manifold"):
+        assert (tmp_path / "images" / f"{name}.png").is_file()
+        assert (tmp_path / "images" / f"{name}_0000003.png").is_file()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["z_dim"] == 2
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert {"elbo", "iwae_4", "nll_nats", "linear_probe_accuracy"} <= set(report["metrics"])
+    assert report["protocol"]["num_examples"] == 64 and report["protocol"]["step"] == 6
+    images = run.sample(config, tmp_path)
+    assert images.shape == (16, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
+    stored = np.load(tmp_path / "samples" / "samples.npz")
+    np.testing.assert_array_equal(stored["images"], images)
+
+
+def test_sample_without_a_checkpoint_says_to_train_first(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train first"):
+        run.sample(quick_config(), tmp_path)
+
+
+def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
+    steps = 4000
+    overrides = {"train.num_steps": steps, "train.log_every": 10, "train.checkpoint_every": 1000}
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    workdir = tmp_path / "killed"
+    args = ",".join(f"{k}={v}" for k, v in {**overrides, "train.progress_bar": "false", "train.compilation_cache_dir": ""}.items())
+    proc = subprocess.Popen(
+        [sys.executable, "launch.py", f"--config=configs/vae.py:smoke,{args}", f"--workdir={workdir}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and max(losses(workdir), default=0) < 200 if (workdir / "metrics.jsonl").exists() else time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 0, output
+    killed_at = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert 200 <= killed_at < steps, killed_at
+    resumed = loop.train(quick_config(**overrides), workdir)
+    straight = loop.train(quick_config(**overrides), tmp_path / "straight")
+    assert_same_params(straight, resumed)
