@@ -29,6 +29,7 @@ from jaxgen.data.preprocess import DEQUANTIZE_LOG_SCALE
 from jaxgen.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from jaxgen.nn.layers import ACTIVATIONS
 from jaxgen.tasks import Pictures
+from jaxgen.train.mesh import fetch
 from jaxgen.train.optim import make_optimizer
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive
@@ -265,13 +266,14 @@ class VAETask:
         totals: dict[str, float] = {}
         test_codes, test_labels = [], []
         for i, batch in enumerate(batches):
-            sums, codes = jax.device_get(self._eval_batch(params, batch, jax.random.fold_in(rng, i)))
+            sums, codes = self._eval_batch(params, batch, jax.random.fold_in(rng, i))
+            sums, codes, host = fetch((sums, codes, {k: batch[k] for k in ("mask", "label") if k in batch}))
             for k, v in sums.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             if probing:
-                keep = np.asarray(batch["mask"]) > 0
+                keep = host["mask"] > 0
                 test_codes.append(codes[keep])
-                test_labels.append(np.asarray(batch["label"])[keep])
+                test_labels.append(host["label"][keep])
         count = totals.pop("count")
         results = {k: v / count for k, v in totals.items()}
         results["num_examples"] = count
@@ -284,9 +286,11 @@ class VAETask:
         if probing:
             train_codes, train_labels = [], []
             for i, batch in enumerate(probe_batches):
-                keep = np.asarray(batch["mask"]) > 0
-                train_codes.append(np.asarray(self._codes(params, batch, jax.random.fold_in(rng, 1_000_000 + i)))[keep])
-                train_labels.append(np.asarray(batch["label"])[keep])
+                codes = self._codes(params, batch, jax.random.fold_in(rng, 1_000_000 + i))
+                codes, host = fetch((codes, {"mask": batch["mask"], "label": batch["label"]}))
+                keep = host["mask"] > 0
+                train_codes.append(codes[keep])
+                train_labels.append(host["label"][keep])
             results["linear_probe_accuracy"] = linear_probe_accuracy(
                 np.concatenate(train_codes), np.concatenate(train_labels),
                 np.concatenate(test_codes), np.concatenate(test_labels), self.spec.num_classes,

@@ -149,7 +149,7 @@ class _StopFlag:
 
 def write_pictures(experiment: Experiment, state: TrainState, step: int, picture_fn: Callable, batch: Any) -> None:
     rng = jax.random.PRNGKey(experiment.config.sample.seed)
-    pictures = jax.device_get(picture_fn(state.eval_params, rng, batch))
+    pictures = mesh_lib.fetch(picture_fn(state.eval_params, rng, batch))
     if jax.process_index() != 0:
         return
     for name, (images, columns) in pictures.items():

@@ -5,7 +5,10 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from jaxgen.validation import ConfigError
 
 DATA_AXIS = "data"
 
@@ -32,7 +35,7 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 
 def check_batch_divisible(global_batch: int, mesh: Mesh, key: str = "data.batch_size") -> None:
     if global_batch % mesh.size:
-        raise ValueError(f"{key}={global_batch} is not divisible by the {mesh.size} devices of the mesh")
+        raise ConfigError(f"{key}={global_batch} is not divisible by the {mesh.size} devices of the mesh")
 
 
 def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
@@ -47,3 +50,10 @@ def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.A
 def tree_replicated(tree: Any, mesh: Mesh) -> Any:
     """A sharding for every leaf of `tree` (arrays or ShapeDtypeStructs): replicated."""
     return jax.tree.map(lambda _: replicated(mesh), tree)
+
+
+def fetch(tree: Any) -> Any:
+    """Global arrays -> numpy on every process (gathers the shards other processes hold)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
