@@ -69,12 +69,13 @@ def main(argv: list[str]) -> None:
     log_devices()
     from jaxgen import run
     from jaxgen.data import DataError
+    from jaxgen.train.checkpoint import CheckpointMismatchError
     from jaxgen.train.metrics import NonFiniteLossError
     from jaxgen.validation import ConfigError
 
     try:
         run.main(FLAGS.config, FLAGS.workdir, FLAGS.mode)
-    except (ConfigError, DataError, NonFiniteLossError, FileNotFoundError) as e:
+    except (ConfigError, DataError, NonFiniteLossError, CheckpointMismatchError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
 
 

@@ -80,9 +80,14 @@ def conv_demo() -> ml_collections.ConfigDict:
     c = _vae_base()
     c.model.arch = "conv"
     c.model.hidden = (256,)
+    c.model.conv_features = (16, 32)
     c.model.z_dim = 16
-    c.train.num_steps = 4000
+    c.data.batch_size = 64
+    c.train.num_steps = 2000
+    c.train.checkpoint_every = 1000
+    c.train.sample_every = 1000
     c.eval.iwae_k = (1, 10, 100)
+    c.eval.iwae_chunk = 10  # memory ~ chunk x eval batch x decoder activations
     return c
 
 
@@ -99,7 +104,7 @@ def photos() -> ml_collections.ConfigDict:
     c.data.name = "photos32"
     c.data.preprocess = "dequantize01"
     c.model.decoder = "gaussian"
-    c.model.conv_features = (32, 64, 128)
+    c.model.conv_features = (16, 32, 64)
     c.model.z_dim = 32
     c.eval.linear_probe = False  # photos32 has no labels
     return c

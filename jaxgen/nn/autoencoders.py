@@ -78,8 +78,17 @@ class ConvEncoder(nn.Module):
         return nn.Dense(self.out_features, dtype=self.dtype)(h)
 
 
+def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
+    """(N, H, W, C) -> (N, factor*H, factor*W, C) by repeating pixels."""
+    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
 class ConvDecoder(nn.Module):
-    """Dense to a (H / 2^L, W / 2^L) feature map, then strided 4x4 transposed convolutions."""
+    """Dense to a (H / 2^L, W / 2^L) feature map, then L x (2x nearest upsampling, 3x3 conv).
+
+    Resize-convolution (Odena et al. 2016) instead of transposed convolution: no checkerboard
+    artefacts, and XLA's CPU backend runs its gradient ~6x faster than a stride-2 ConvTranspose's.
+    """
 
     features: Sequence[int]  # in decoder order (widest first)
     hidden: int
@@ -100,5 +109,5 @@ class ConvDecoder(nn.Module):
         h = act(nn.Dense(h0 * w0 * self.features[0], dtype=self.dtype)(h))
         h = h.reshape(h.shape[0], h0, w0, self.features[0])
         for f in self.features:
-            h = act(nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", dtype=self.dtype)(h))
+            h = act(nn.Conv(f, (3, 3), padding="SAME", dtype=self.dtype)(upsample_nearest(h)))
         return nn.Conv(channels * self.out_per_channel, (3, 3), padding="SAME", dtype=self.dtype)(h)

@@ -17,6 +17,13 @@ from jax.experimental import multihost_utils
 from jaxgen.train.state import TrainState
 
 
+class CheckpointMismatchError(RuntimeError):
+    """The workdir's checkpoint holds a different model or optimiser than the config builds."""
+
+
+MISMATCH_MARKERS = ("tree structures do not match", "shape mismatch", "Requested shape")
+
+
 class Checkpointer:
     def __init__(self, workdir: str | pathlib.Path, keep: int):
         self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
@@ -45,6 +52,12 @@ class Checkpointer:
                 restored = self._manager.restore(step, args=args)
                 return restored.state, dict(restored.extra)
             except Exception as e:  # noqa: BLE001 -- any failure to read means this checkpoint is unusable
+                if any(marker in str(e) for marker in MISMATCH_MARKERS):
+                    raise CheckpointMismatchError(
+                        f"checkpoint {self.directory}/{step} holds a different model or optimiser state than "
+                        "this config builds (the config changed?); use a new --workdir or the config it was "
+                        "trained with"
+                    ) from e
                 self._set_aside(step, e)
         return None
 

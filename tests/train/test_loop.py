@@ -15,6 +15,7 @@ import pytest
 
 from jaxgen import run
 from jaxgen.train import loop
+from jaxgen.train.checkpoint import CheckpointMismatchError
 from jaxgen.train.metrics import NonFiniteLossError
 from tests.conftest import ROOT
 from tests.helpers import vae_config
@@ -76,6 +77,13 @@ def test_a_corrupt_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, c
     assert "cannot be restored" in caplog.text
     straight = loop.train(quick_config(), tmp_path / "straight")
     assert_same_params(straight, loop.train(quick_config(), tmp_path))
+
+
+def test_a_checkpoint_of_another_model_is_an_error_not_a_restart(tmp_path):
+    loop.train(quick_config(**{"train.num_steps": 2}), tmp_path)
+    with pytest.raises(CheckpointMismatchError, match="holds a different model"):
+        loop.train(quick_config(**{"model.z_dim": 3}), tmp_path)
+    assert (tmp_path / "checkpoints" / "2").is_dir()
 
 
 def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
