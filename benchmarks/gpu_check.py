@@ -43,7 +43,9 @@ def main() -> None:
         for batch in (100, 1024):
             key = f"paper_{dtype}_batch{batch}"
             result["steps"][key] = bare_step("paper", 30, **{"train.compute_dtype": dtype, "data.batch_size": batch})
+            print(json.dumps({key: result["steps"][key]}), flush=True)
         result[f"sampling_{dtype}"] = sampling(dtype, 10_000)
+        print(json.dumps({f"sampling_{dtype}": result[f"sampling_{dtype}"]}), flush=True)
     loop = loop_throughput(1000, 3000, **{"train.compute_dtype": "bfloat16"})
     bare = bare_step("peer", 30, **{"train.compute_dtype": "bfloat16"})
     result["loop_bf16_peer_config"] = {**loop, "bare_images_per_s": bare["images_per_s"],
