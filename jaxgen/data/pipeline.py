@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -56,7 +56,9 @@ class TrainStream:
         process_count: int = 1,
         position: int = 0,
         prefetch: int = 2,
+        put: Callable[[Batch], Any] | None = None,
     ):
+        """`put` (e.g. the transfer to the device mesh) runs in the prefetch thread on each batch."""
         if len(source) < global_batch:
             raise DataError(
                 f"data.batch_size={global_batch} is larger than the {len(source)} training examples of "
@@ -66,6 +68,8 @@ class TrainStream:
         self.rows = process_rows(global_batch, process_index, process_count)
         self.batches_per_epoch = len(source) // global_batch
         self.position = position
+        self._put = put
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, permutation) of the latest epoch read
         self._prefetch = prefetch
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1) if prefetch else None
         self._pending: dict[int, concurrent.futures.Future] = {}
@@ -73,17 +77,20 @@ class TrainStream:
     def indices(self, g: int) -> np.ndarray:
         """Dataset indices of this process's rows of global batch g."""
         epoch, offset = divmod(g, self.batches_per_epoch)
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.source))
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.source)))
+        order = self._order[1]
         start = offset * self.global_batch
         return order[start : start + self.global_batch][self.rows]
 
-    def read(self, g: int) -> Batch:
-        return self.transform(self.source.read(self.indices(g)))
+    def read(self, g: int) -> Any:
+        batch = self.transform(self.source.read(self.indices(g)))
+        return self._put(batch) if self._put else batch
 
     def __iter__(self) -> Iterator[Batch]:
         return self
 
-    def __next__(self) -> Batch:
+    def __next__(self) -> Any:
         g = self.position
         if self._pool is None:
             batch = self.read(g)

@@ -175,6 +175,7 @@ def train(
     stream = data_lib.TrainStream(
         experiment.train_source, config.data.batch_size, config.data.shuffle_seed,
         data_lib.host_transform(config.data), jax.process_index(), jax.process_count(), position,
+        put=lambda batch: mesh_lib.to_global(batch, experiment.mesh),
     )
     train_step = compile_train_step(experiment, wrap_step)
     picture_fn = jax.jit(experiment.task.pictures)
@@ -208,8 +209,7 @@ def train(
     try:
         with _StopFlag() as stop:
             while step < cfg.num_steps and not stop.requested:
-                batch = mesh_lib.to_global(next(stream), experiment.mesh)
-                state, metrics = train_step(state, batch)
+                state, metrics = train_step(state, next(stream))
                 step += 1
                 history.append(metrics)
                 writer.advance(1)

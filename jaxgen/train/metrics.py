@@ -8,6 +8,7 @@ import time
 from typing import Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import tqdm
 
@@ -17,8 +18,11 @@ class NonFiniteLossError(RuntimeError):
 
 
 def mean_metrics(history: list[Mapping[str, jax.Array]]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Fetch a window of per-step metric dicts; return their means and the raw per-step values."""
-    stacked = jax.device_get({k: [m[k] for m in history] for k in history[0]})
+    """Fetch a window of per-step metric dicts; return their means and the raw per-step values.
+
+    The window is stacked on the device first: one transfer per metric, not one per step.
+    """
+    stacked = jax.device_get({k: jnp.stack([m[k] for m in history]) for k in history[0]})
     raw = {k: np.asarray(v, np.float64) for k, v in stacked.items()}
     return {k: float(v.mean()) for k, v in raw.items()}, raw
 
