@@ -22,7 +22,8 @@ def test_every_vae_preset_trains_one_step(tmp_path, preset):
     config = vae_config(preset, **ONE_STEP)
     real_dataset = config.data.name in ("mnist", "fashion_mnist", "cifar10", "celeb_a")
     mock = tfds.testing.mock_data(num_examples=2 * config.data.batch_size) if real_dataset else contextlib.nullcontext()
-    devices = 4 if config.data.batch_size % 8 else 8  # the paper's minibatch of 100 splits over 4
+    batches = (config.data.batch_size, config.data.eval_batch_size)
+    devices = 8 if all(b % 8 == 0 for b in batches) else 4  # the paper's minibatch of 100 splits over 4
     with mock:
         state = loop.train(config, tmp_path, devices=jax.devices()[:devices])
     assert int(state.step) == 1
