@@ -16,6 +16,25 @@ import jax.numpy as jnp
 from jaxgen.nn.layers import activation_fn, kernel_init
 
 
+class MLP(nn.Module):
+    """Dense layers of widths `features`, the activation between them (none after the last)."""
+
+    features: Sequence[int]
+    activation: str = "relu"
+    init_std: float = 0.0
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = activation_fn(self.activation)
+        h = x.astype(self.dtype)
+        for i, width in enumerate(self.features):
+            h = nn.Dense(width, dtype=self.dtype, kernel_init=kernel_init(self.init_std))(h)
+            if i < len(self.features) - 1:
+                h = act(h)
+        return h
+
+
 class MLPEncoder(nn.Module):
     hidden: Sequence[int]
     out_features: int
@@ -25,11 +44,8 @@ class MLPEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        act = activation_fn(self.activation)
-        h = x.reshape(x.shape[0], -1).astype(self.dtype)
-        for width in self.hidden:
-            h = act(nn.Dense(width, dtype=self.dtype, kernel_init=kernel_init(self.init_std))(h))
-        return nn.Dense(self.out_features, dtype=self.dtype, kernel_init=kernel_init(self.init_std))(h)
+        mlp = MLP((*self.hidden, self.out_features), self.activation, self.init_std, self.dtype)
+        return mlp(x.reshape(x.shape[0], -1))
 
 
 class MLPDecoder(nn.Module):
@@ -42,14 +58,9 @@ class MLPDecoder(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        act = activation_fn(self.activation)
-        h = z.astype(self.dtype)
-        for width in self.hidden:
-            h = act(nn.Dense(width, dtype=self.dtype, kernel_init=kernel_init(self.init_std))(h))
         height, width, channels = self.image_shape
-        out = nn.Dense(
-            height * width * channels * self.out_per_channel, dtype=self.dtype, kernel_init=kernel_init(self.init_std)
-        )(h)
+        out_features = height * width * channels * self.out_per_channel
+        out = MLP((*self.hidden, out_features), self.activation, self.init_std, self.dtype)(z)
         return out.reshape(z.shape[0], height, width, channels * self.out_per_channel)
 
 
