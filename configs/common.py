@@ -55,6 +55,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.compute_dtype = "float32"  # float32 | bfloat16; parameters stay float32
     c.train.compilation_cache_dir = "~/.cache/jaxgen/xla"  # "" disables the persistent cache
     c.train.progress_bar = True
+    c.train.steps_per_call = 1  # k > 1 scans k steps per dispatch (small models on GPU/TPU)
     c.train.eval_at_end = False  # run --mode eval after training (writes eval.json)
 
     c.sample = ml_collections.ConfigDict()

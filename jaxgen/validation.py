@@ -53,6 +53,12 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     for key in ("optim.warmup_steps", "optim.grad_clip_norm", "optim.weight_decay", "data.image_size",
                 "eval.num_examples", "train.num_grid_samples"):
         check_positive(config, key, allow_zero=True)
+    k = config.train.steps_per_call
+    check(k >= 1, f"config key 'train.steps_per_call' must be >= 1, got {k}")
+    check(
+        config.train.num_steps % k == 0,
+        f"config key 'train.num_steps' must be a multiple of train.steps_per_call={k}, got {config.train.num_steps}",
+    )
     check(0.0 <= config.optim.ema_decay < 1.0, f"config key 'optim.ema_decay' must be in [0, 1), got {config.optim.ema_decay}")
     check(
         config.optim.warmup_steps < config.train.num_steps or config.optim.warmup_steps == 0,

@@ -58,6 +58,7 @@ def test_bad_preset_arguments_name_the_problem(arg, message):
         ("eval.iwae_k=(150,)", "eval.iwae_k entry 150"),
         ("optim.ema_decay=1.0", "optim.ema_decay"),
         ("train.num_steps=0", "train.num_steps"),
+        ("train.steps_per_call=7", "'train.num_steps' must be a multiple of train.steps_per_call=7"),
     ],
 )
 def test_impossible_values_and_combinations_are_one_config_error(override, message):

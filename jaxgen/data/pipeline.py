@@ -44,7 +44,11 @@ def process_rows(global_batch: int, process_index: int, process_count: int) -> s
 
 
 class TrainStream:
-    """Infinite stream of process-local training batches; `position` counts global batches read."""
+    """Infinite stream of process-local training batches; `position` counts global batches read.
+
+    With `group` > 1 each item stacks `group` consecutive batches on a new leading axis, for a
+    step function that scans over several batches per call.
+    """
 
     def __init__(
         self,
@@ -57,6 +61,7 @@ class TrainStream:
         position: int = 0,
         prefetch: int = 2,
         put: Callable[[Batch], Any] | None = None,
+        group: int = 1,
     ):
         """`put` (e.g. the transfer to the device mesh) runs in the prefetch thread on each batch."""
         if len(source) < global_batch:
@@ -69,6 +74,7 @@ class TrainStream:
         self.batches_per_epoch = len(source) // global_batch
         self.position = position
         self._put = put
+        self.group = group
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, permutation) of the latest epoch read
         self._prefetch = prefetch
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1) if prefetch else None
@@ -83,9 +89,17 @@ class TrainStream:
         start = offset * self.global_batch
         return order[start : start + self.global_batch][self.rows]
 
-    def read(self, g: int) -> Any:
-        batch = self.transform(self.source.read(self.indices(g)))
-        return self._put(batch) if self._put else batch
+    def read(self, g: int) -> Batch:
+        """This process's rows of global batch g, transformed."""
+        return self.transform(self.source.read(self.indices(g)))
+
+    def _item(self, g: int) -> Any:
+        if self.group == 1:
+            item = self.read(g)
+        else:
+            batches = [self.read(g + i) for i in range(self.group)]
+            item = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+        return self._put(item) if self._put else item
 
     def __iter__(self) -> Iterator[Batch]:
         return self
@@ -93,14 +107,14 @@ class TrainStream:
     def __next__(self) -> Any:
         g = self.position
         if self._pool is None:
-            batch = self.read(g)
+            item = self._item(g)
         else:
-            for ahead in range(g, g + self._prefetch + 1):
+            for ahead in range(g, g + (self._prefetch + 1) * self.group, self.group):
                 if ahead not in self._pending:
-                    self._pending[ahead] = self._pool.submit(self.read, ahead)
-            batch = self._pending.pop(g).result()
-        self.position = g + 1
-        return batch
+                    self._pending[ahead] = self._pool.submit(self._item, ahead)
+            item = self._pending.pop(g).result()
+        self.position = g + self.group
+        return item
 
     def close(self) -> None:
         if self._pool is not None:

@@ -113,13 +113,28 @@ def build_experiment(
 StepFn = Callable[[TrainState, dict[str, jax.Array]], tuple[TrainState, dict[str, jax.Array]]]
 
 
+def scan_steps(step_fn: StepFn) -> StepFn:
+    """k steps in one call: batches (k, B, ...) -> (state after k steps, metrics stacked to (k,))."""
+
+    def multi_step(state: TrainState, batches: dict[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
+        return jax.lax.scan(step_fn, state, batches)
+
+    return multi_step
+
+
 def compile_train_step(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None) -> Callable:
-    """jit the task's step once: replicated state (donated), batch split over `data`."""
+    """jit the task's step once: replicated state (donated), batch split over `data`.
+
+    With `train.steps_per_call` = k > 1 the compiled function scans over k batches, so the host
+    dispatches once per k steps (small models on accelerators are otherwise host-bound).
+    """
     mesh = experiment.mesh
-    batch_sharding = mesh_lib.batch_sharded(mesh)
+    k = experiment.config.train.steps_per_call
+    batch_sharding = mesh_lib.batch_sharded(mesh, stacked=k > 1)
     step_fn = experiment.task.train_step
+    step_fn = wrap_step(step_fn) if wrap_step else step_fn
     return jax.jit(
-        wrap_step(step_fn) if wrap_step else step_fn,
+        scan_steps(step_fn) if k > 1 else step_fn,
         in_shardings=(experiment.state_sharding, batch_sharding),
         out_shardings=(experiment.state_sharding, mesh_lib.replicated(mesh)),
         donate_argnums=0,
@@ -175,7 +190,8 @@ def train(
     stream = data_lib.TrainStream(
         experiment.train_source, config.data.batch_size, config.data.shuffle_seed,
         data_lib.host_transform(config.data), jax.process_index(), jax.process_count(), position,
-        put=lambda batch: mesh_lib.to_global(batch, experiment.mesh),
+        put=lambda batch: mesh_lib.to_global(batch, experiment.mesh, stacked=cfg.steps_per_call > 1),
+        group=cfg.steps_per_call,
     )
     train_step = compile_train_step(experiment, wrap_step)
     picture_fn = jax.jit(experiment.task.pictures)
@@ -184,12 +200,16 @@ def train(
     history: list[dict[str, jax.Array]] = []
     last_saved = experiment.checkpointer.latest_step()
 
+    def crossed(step: int, every: int) -> bool:
+        """Whether the last call's steps (step - k, step] include a multiple of `every`."""
+        return step // every != (step - cfg.steps_per_call) // every
+
     def flush() -> None:
         nonlocal history
         if not history:
             return
         means, raw = mean_metrics(history)
-        first = step - len(history) + 1
+        first = step - len(next(iter(raw.values()))) + 1
         history = []
         bad = first_non_finite(raw, first)
         if bad is not None:
@@ -210,18 +230,18 @@ def train(
         with _StopFlag() as stop:
             while step < cfg.num_steps and not stop.requested:
                 state, metrics = train_step(state, next(stream))
-                step += 1
+                step += cfg.steps_per_call
                 history.append(metrics)
-                writer.advance(1)
-                if step % cfg.log_every == 0:
+                writer.advance(cfg.steps_per_call)
+                if crossed(step, cfg.log_every):
                     flush()
-                if step % cfg.checkpoint_every == 0:
+                if crossed(step, cfg.checkpoint_every):
                     save()
-                if step % cfg.sample_every == 0:
+                if crossed(step, cfg.sample_every):
                     write_pictures(experiment, state, step, picture_fn, picture_batch)
             if last_saved != step:
                 save()
-        if step >= cfg.num_steps and step % cfg.sample_every:
+        if step >= cfg.num_steps and not crossed(step, cfg.sample_every):
             write_pictures(experiment, state, step, picture_fn, picture_batch)
     finally:
         stream.close()

@@ -28,9 +28,9 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def batch_sharded(mesh: Mesh) -> NamedSharding:
-    """Leading (batch) axis split over `data`, other axes whole."""
-    return NamedSharding(mesh, P(DATA_AXIS))
+def batch_sharded(mesh: Mesh, stacked: bool = False) -> NamedSharding:
+    """Batch axis split over `data`, other axes whole; `stacked` batches have a leading step axis."""
+    return NamedSharding(mesh, P(None, DATA_AXIS) if stacked else P(DATA_AXIS))
 
 
 def check_batch_divisible(global_batch: int, mesh: Mesh, key: str = "data.batch_size") -> None:
@@ -38,12 +38,13 @@ def check_batch_divisible(global_batch: int, mesh: Mesh, key: str = "data.batch_
         raise ConfigError(f"{key}={global_batch} is not divisible by the {mesh.size} devices of the mesh")
 
 
-def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh, stacked: bool = False) -> dict[str, jax.Array]:
     """Assemble process-local rows into global arrays sharded over `data`.
 
-    Each process passes the rows it read (its slice of the global batch, in process order).
+    Each process passes the rows it read (its slice of the global batch, in process order);
+    `stacked` batches carry a leading axis of consecutive steps, (steps, rows, ...).
     """
-    sharding = batch_sharded(mesh)
+    sharding = batch_sharded(mesh, stacked)
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
 
 

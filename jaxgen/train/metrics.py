@@ -20,9 +20,10 @@ class NonFiniteLossError(RuntimeError):
 def mean_metrics(history: list[Mapping[str, jax.Array]]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Fetch a window of per-step metric dicts; return their means and the raw per-step values.
 
-    The window is stacked on the device first: one transfer per metric, not one per step.
+    The window is joined on the device first: one transfer per metric, not one per step. Entries
+    are scalars (one step) or (k,) vectors (k steps in one call).
     """
-    stacked = jax.device_get({k: jnp.stack([m[k] for m in history]) for k in history[0]})
+    stacked = jax.device_get({k: jnp.concatenate([jnp.atleast_1d(m[k]) for m in history]) for k in history[0]})
     raw = {k: np.asarray(v, np.float64) for k, v in stacked.items()}
     return {k: float(v.mean()) for k, v in raw.items()}, raw
 

@@ -50,6 +50,18 @@ def test_one_device_and_eight_devices_give_the_same_trajectory(tmp_path):
     assert all(len(p.sharding.device_set) == 8 for p in jax.tree.leaves(eight.params))
 
 
+def test_several_steps_per_call_follow_the_same_trajectory(tmp_path):
+    one = loop.train(quick_config(), tmp_path / "one")
+    three = loop.train(quick_config(**{"train.steps_per_call": 3, "train.log_every": 3}), tmp_path / "three")
+    assert int(three.step) == 6
+    assert_same_params(one, three, exact=False)
+    np.testing.assert_allclose(losses(tmp_path / "three")[6], np.mean([losses(tmp_path / "one")[s] for s in (4, 5, 6)]),
+                               rtol=1e-5)
+    resumed = loop.train(quick_config(**{"train.steps_per_call": 3, "train.log_every": 3, "train.num_steps": 9}),
+                         tmp_path / "three")
+    assert int(resumed.step) == 9
+
+
 def test_the_step_is_traced_once(tmp_path):
     loop.train(quick_config(), tmp_path, wrap_step=lambda step: chex.assert_max_traces(step, n=1))
 
@@ -131,9 +143,11 @@ def wait_for_step(workdir, step, timeout=120):
 
 
 def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
+    """Also: launch.py fills the persistent compilation cache the config names."""
     steps = 1500
     overrides = {"train.num_steps": steps, "train.log_every": 10, "train.checkpoint_every": 1000}
-    flags = {**overrides, "train.progress_bar": "false", "train.compilation_cache_dir": ""}
+    cache = tmp_path / "xla-cache"
+    flags = {**overrides, "train.progress_bar": "false", "train.compilation_cache_dir": str(cache)}
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
     workdir = tmp_path / "killed"
     proc = subprocess.Popen(
@@ -149,6 +163,7 @@ def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
     assert proc.returncode == 0, output
     killed_at = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert 100 <= killed_at < steps, killed_at
+    assert any(cache.iterdir()), "the persistent compilation cache stayed empty"
     one_device = jax.devices()[:1]
     resumed = loop.train(quick_config(**overrides), workdir, devices=one_device)
     straight = loop.train(quick_config(**overrides), tmp_path / "straight", devices=one_device)
