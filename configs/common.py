@@ -27,7 +27,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.name = "mnist5k"
     c.data.data_dir = ""  # tfds data_dir; "" -> tfds's default (~/tensorflow_datasets)
     c.data.batch_size = 100  # global batch, split over all devices and processes
-    c.data.eval_batch_size = 500
+    c.data.eval_batch_size = 512  # a power of two splits over any usual device count
     c.data.preprocess = "scale01"  # scale01 | scale11 | binarize_dynamic | binarize_static | dequantize01
     c.data.image_size = 0  # 0 keeps the dataset's own size; otherwise resize to a square
     c.data.shuffle_seed = 0

@@ -198,6 +198,9 @@ def train(
     picture_batch = experiment.picture_batch()
     writer = MetricWriter(experiment.workdir, cfg.num_steps, step, cfg.progress_bar)
     history: list[dict[str, jax.Array]] = []
+    # A queue of programs with collectives deadlocks XLA's CPU backend when several CPU devices share
+    # few cores; there the host waits for the previous step before queueing the next.
+    lockstep = experiment.mesh.devices.flat[0].platform == "cpu" and experiment.mesh.size > 1
     last_saved = experiment.checkpointer.latest_step()
 
     def crossed(step: int, every: int) -> bool:
@@ -231,6 +234,8 @@ def train(
             while step < cfg.num_steps and not stop.requested:
                 state, metrics = train_step(state, next(stream))
                 step += cfg.steps_per_call
+                if lockstep and history:
+                    jax.block_until_ready(history[-1])
                 history.append(metrics)
                 writer.advance(cfg.steps_per_call)
                 if crossed(step, cfg.log_every):
