@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from jaxgen.data.preprocess import resize_uint8, static_binarize
-from jaxgen.data.sources import DataError, Source
+from jaxgen.data.sources import ArraySource, DataError, Source
 
 Batch = dict[str, np.ndarray]
 
@@ -69,6 +69,10 @@ class TrainStream:
                 f"data.batch_size={global_batch} is larger than the {len(source)} training examples of "
                 f"'{source.spec.name}'"
             )
+        if isinstance(source, ArraySource) and transform != HostTransform():
+            # An in-memory source is transformed once, not on every batch.
+            source = ArraySource(source.spec, transform({"image": source.images})["image"], source.labels)
+            transform = HostTransform()
         self.source, self.global_batch, self.seed, self.transform = source, global_batch, seed, transform
         self.rows = process_rows(global_batch, process_index, process_count)
         self.batches_per_epoch = len(source) // global_batch

@@ -8,7 +8,6 @@ import time
 from typing import Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tqdm
 
@@ -18,13 +17,13 @@ class NonFiniteLossError(RuntimeError):
 
 
 def mean_metrics(history: list[Mapping[str, jax.Array]]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Fetch a window of per-step metric dicts; return their means and the raw per-step values.
+    """Fetch a window of per-call metric dicts; return their means and the raw per-step values.
 
-    The window is joined on the device first: one transfer per metric, not one per step. Entries
-    are scalars (one step) or (k,) vectors (k steps in one call).
+    Entries are scalars (one step per call) or (k,) vectors (k steps per call). `device_get` on
+    the whole window starts every copy before waiting on any.
     """
-    stacked = jax.device_get({k: jnp.concatenate([jnp.atleast_1d(m[k]) for m in history]) for k in history[0]})
-    raw = {k: np.asarray(v, np.float64) for k, v in stacked.items()}
+    fetched = jax.device_get(history)
+    raw = {k: np.concatenate([np.atleast_1d(np.asarray(m[k], np.float64)) for m in fetched]) for k in fetched[0]}
     return {k: float(v.mean()) for k, v in raw.items()}, raw
 
 
