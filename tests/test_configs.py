@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from configs import common, vae
+from configs import vae
 from jaxgen import tasks
 from jaxgen.validation import ConfigError
 from tests.conftest import ROOT

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Iterable
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import pathlib
@@ -13,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import Mesh
 
 from jaxgen import data as data_lib
 from jaxgen import tasks
@@ -34,9 +35,20 @@ class Experiment:
     train_source: data_lib.Source
     test_source: data_lib.Source
     task: tasks.Task
-    abstract_state: TrainState  # ShapeDtypeStructs carrying their shardings
-    state_sharding: Any
     checkpointer: Checkpointer
+
+    @functools.cached_property
+    def state_sharding(self) -> Any:
+        """A sharding per TrainState leaf: replicated over the mesh (shapes from `jax.eval_shape`)."""
+        return mesh_lib.tree_replicated(jax.eval_shape(self._create, jax.random.PRNGKey(self.config.seed)), self.mesh)
+
+    @functools.cached_property
+    def abstract_state(self) -> TrainState:
+        """ShapeDtypeStructs carrying their shardings: the target checkpoints restore onto."""
+        abstract = jax.eval_shape(self._create, jax.random.PRNGKey(self.config.seed))
+        return jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, self.state_sharding
+        )
 
     def init_state(self) -> TrainState:
         init = jax.jit(self._create, out_shardings=self.state_sharding)
@@ -100,14 +112,8 @@ def build_experiment(
     train_source = data_lib.open_source(config.data, "train")
     test_source = data_lib.open_source(config.data, "test")
     task = tasks.get_task(config, train_source.spec)
-    experiment = Experiment(config, workdir, mesh, train_source, test_source, task, None, None,
-                            Checkpointer(workdir, config.train.keep_checkpoints))
-    abstract = jax.eval_shape(experiment._create, jax.random.PRNGKey(config.seed))
-    experiment.state_sharding = mesh_lib.tree_replicated(abstract, mesh)
-    experiment.abstract_state = jax.tree.map(
-        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, experiment.state_sharding
-    )
-    return experiment
+    checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
+    return Experiment(config, workdir, mesh, train_source, test_source, task, checkpointer)
 
 
 StepFn = Callable[[TrainState, dict[str, jax.Array]], tuple[TrainState, dict[str, jax.Array]]]

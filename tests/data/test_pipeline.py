@@ -1,5 +1,4 @@
 """Deterministic order, per-process shards that tile the global batch, resumable position, eval padding."""
-import jax
 import numpy as np
 import pytest
 
