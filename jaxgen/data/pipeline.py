@@ -8,31 +8,13 @@ Process p of P reads only rows [p * B/P, (p + 1) * B/P) of every global batch of
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from jaxgen.data.preprocess import resize_uint8, static_binarize
-from jaxgen.data.sources import ArraySource, DataError, Source
+from jaxgen.data.sources import DataError, Source
 
 Batch = dict[str, np.ndarray]
-
-
-@dataclasses.dataclass(frozen=True)
-class HostTransform:
-    """What is done to every batch on the host after reading: fixed for a run."""
-
-    image_size: int = 0  # 0 keeps the source's size
-    static_binarize: bool = False
-
-    def __call__(self, batch: Batch) -> Batch:
-        image = batch["image"]
-        if self.image_size:
-            image = resize_uint8(image, self.image_size)
-        if self.static_binarize:
-            image = static_binarize(image)
-        return {**batch, "image": image}
 
 
 def process_rows(global_batch: int, process_index: int, process_count: int) -> slice:
@@ -55,7 +37,6 @@ class TrainStream:
         source: Source,
         global_batch: int,
         seed: int,
-        transform: HostTransform = HostTransform(),
         process_index: int = 0,
         process_count: int = 1,
         position: int = 0,
@@ -69,11 +50,7 @@ class TrainStream:
                 f"data.batch_size={global_batch} is larger than the {len(source)} training examples of "
                 f"'{source.spec.name}'"
             )
-        if isinstance(source, ArraySource) and transform != HostTransform():
-            # An in-memory source is transformed once, not on every batch.
-            source = ArraySource(source.spec, transform({"image": source.images})["image"], source.labels)
-            transform = HostTransform()
-        self.source, self.global_batch, self.seed, self.transform = source, global_batch, seed, transform
+        self.source, self.global_batch, self.seed = source, global_batch, seed
         self.rows = process_rows(global_batch, process_index, process_count)
         self.batches_per_epoch = len(source) // global_batch
         self.position = position
@@ -94,8 +71,8 @@ class TrainStream:
         return order[start : start + self.global_batch][self.rows]
 
     def read(self, g: int) -> Batch:
-        """This process's rows of global batch g, transformed."""
-        return self.transform(self.source.read(self.indices(g)))
+        """This process's rows of global batch g."""
+        return self.source.read(self.indices(g))
 
     def _item(self, g: int) -> Any:
         if self.group == 1:
@@ -128,7 +105,6 @@ class TrainStream:
 def eval_batches(
     source: Source,
     global_batch: int,
-    transform: HostTransform = HostTransform(),
     num_examples: int = 0,
     process_index: int = 0,
     process_count: int = 1,
@@ -143,7 +119,7 @@ def eval_batches(
         index = np.arange(start, start + global_batch)
         mask = (index < total).astype(np.float32)
         index = np.where(index < total, index, start)
-        batch = transform(source.read(index[rows]))
+        batch = source.read(index[rows])
         batch["mask"] = mask[rows]
         yield batch
 

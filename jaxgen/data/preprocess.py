@@ -1,6 +1,7 @@
 """Image preprocessing: resizing on the host, value transforms on the device.
 
-Host side (numpy, applied when a batch is read): `resize_uint8`, `static_binarize`.
+Host side (numpy, applied by the source when it is read -- once, for in-memory sources):
+`HostTransform` = `resize_uint8` then `static_binarize`.
 Device side (jnp, applied inside the jitted step so that randomness is a function of the
 step's key): `to_model_input` with the modes
 
@@ -15,6 +16,7 @@ log P(x) >= log p((x + u) / 256) - D log 256 (`DEQUANTIZE_LOG_SCALE` per dimensi
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -24,6 +26,29 @@ from PIL import Image
 
 MODES = ("scale01", "scale11", "binarize_dynamic", "binarize_static", "dequantize01")
 DEQUANTIZE_LOG_SCALE = math.log(256.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class HostTransform:
+    """What is done to the uint8 images on the host after reading: fixed for a run."""
+
+    image_size: int = 0  # 0 keeps the source's size
+    static_binarize: bool = False
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.image_size and not self.static_binarize
+
+    def output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, shape[2]) if self.image_size else shape
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        image = batch["image"]
+        if self.image_size:
+            image = resize_uint8(image, self.image_size)
+        if self.static_binarize:
+            image = static_binarize(image)
+        return {**batch, "image": image}
 
 
 def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
@@ -55,11 +80,3 @@ def to_model_input(images: jax.Array, mode: str, rng: jax.Array | None = None) -
     if mode == "dequantize01":
         return (x + jax.random.uniform(rng, x.shape)) / 256.0
     raise ValueError(f"unknown data.preprocess '{mode}'; choose one of {MODES}")
-
-
-def to_uint8(images: jax.Array | np.ndarray, mode: str) -> np.ndarray:
-    """Inverse of `to_model_input` for display: model-space images -> uint8."""
-    x = np.asarray(images, np.float32)
-    if mode == "scale11":
-        x = (x + 1.0) / 2.0
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)

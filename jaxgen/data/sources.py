@@ -16,6 +16,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from jaxgen.data.preprocess import HostTransform
+
 
 class DataError(RuntimeError):
     """A dataset that cannot be read, with what to do about it."""
@@ -52,6 +54,31 @@ class ArraySource:
         if self.labels is not None:
             batch["label"] = self.labels[indices]
         return batch
+
+
+class TransformedSource:
+    """A source whose batches go through a HostTransform as they are read."""
+
+    def __init__(self, source: Source, transform: HostTransform):
+        self._source, self._transform = source, transform
+        self.spec = dataclasses.replace(source.spec, image_shape=transform.output_shape(source.spec.image_shape))
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self._transform(self._source.read(indices))
+
+
+def with_transform(source: Source, transform: HostTransform) -> Source:
+    """`source` as the model sees it: in-memory sources are transformed once, others on every read."""
+    if transform.is_identity:
+        return source
+    if isinstance(source, ArraySource):
+        images = transform({"image": source.images})["image"]
+        spec = dataclasses.replace(source.spec, image_shape=tuple(images.shape[1:]))
+        return ArraySource(spec, images, source.labels)
+    return TransformedSource(source, transform)
 
 
 def _package_dir(package: str, install_hint: str) -> pathlib.Path:

@@ -21,7 +21,7 @@ import numpy as np
 from jax.scipy.stats import norm
 
 from jaxgen import probability
-from jaxgen.data import DatasetSpec, model_image_shape, to_model_input
+from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.eval.likelihood import importance_weighted_log_likelihood, nats_to_bits_per_dim
 from jaxgen.eval.probe import linear_probe_accuracy
 from jaxgen.data.preprocess import DEQUANTIZE_LOG_SCALE
@@ -65,7 +65,7 @@ class VAETask:
         self.config = config
         self.spec = spec
         m = config.model
-        self.image_shape = model_image_shape(config.data, spec)
+        self.image_shape = spec.image_shape
         levels = len(m.conv_features)
         if m.arch == "conv" and (self.image_shape[0] % 2**levels or self.image_shape[1] % 2**levels):
             raise ConfigError(

@@ -58,8 +58,7 @@ class Experiment:
         return self.task.create_state(rng, self.example_batch())
 
     def example_batch(self) -> dict[str, jax.Array]:
-        shape = data_lib.model_image_shape(self.config.data, self.train_source.spec)
-        batch = {"image": jnp.zeros((1,) + shape, jnp.uint8)}
+        batch = {"image": jnp.zeros((1,) + self.train_source.spec.image_shape, jnp.uint8)}
         if self.train_source.spec.num_classes:
             batch["label"] = jnp.zeros((1,), jnp.int32)
         return batch
@@ -88,14 +87,13 @@ class Experiment:
         num = -(-num // self.mesh.size) * self.mesh.size
         index = np.linspace(0, len(self.test_source) - 1, num).astype(np.int64)
         rows = data_lib.pipeline.process_rows(num, jax.process_index(), jax.process_count())
-        local = data_lib.host_transform(self.config.data)(self.test_source.read(index[rows]))
+        local = self.test_source.read(index[rows])
         return mesh_lib.to_global(local, self.mesh)
 
     def test_batches(self, split: str = "test") -> Any:
         source = self.test_source if split == "test" else self.train_source
         local = data_lib.eval_batches(
-            source, self.config.data.eval_batch_size, data_lib.host_transform(self.config.data),
-            self.config.eval.num_examples, jax.process_index(), jax.process_count(),
+            source, self.config.data.eval_batch_size, self.config.eval.num_examples, jax.process_index(), jax.process_count(),
         )
         return self.global_batches(local)
 
@@ -194,8 +192,7 @@ def train(
     state, position = experiment.restore_or_init()
     step = int(state.step)
     stream = data_lib.TrainStream(
-        experiment.train_source, config.data.batch_size, config.data.shuffle_seed,
-        data_lib.host_transform(config.data), jax.process_index(), jax.process_count(), position,
+        experiment.train_source, config.data.batch_size, config.data.shuffle_seed, jax.process_index(), jax.process_count(), position,
         put=lambda batch: mesh_lib.to_global(batch, experiment.mesh, stacked=cfg.steps_per_call > 1),
         group=cfg.steps_per_call,
     )

@@ -52,3 +52,17 @@ def test_unprepared_tfds_dataset_says_how_to_prepare_it(tmp_path):
 def test_unknown_dataset_is_named():
     with pytest.raises(DataError, match="unknown data.name 'imagenet'"):
         data.open_source(data_config("imagenet"), "train")
+
+
+def test_open_source_delivers_what_the_config_asks_and_says_so_in_the_spec():
+    config = data_config("digits")
+    config.image_size = 16
+    config.preprocess = "binarize_static"
+    src = data.open_source(config, "train")
+    assert src.spec.image_shape == (16, 16, 1)
+    assert set(np.unique(src.read(np.arange(32))["image"])) <= {0, 255}
+    with tfds.testing.mock_data(num_examples=4):
+        cifar_config = data_config("cifar10")
+        cifar_config.image_size = 8
+        cifar = data.open_source(cifar_config, "train")
+        assert cifar.spec.image_shape == (8, 8, 3) and cifar.read(np.arange(2))["image"].shape == (2, 8, 8, 3)
