@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from benchmarks.machine import median_time, peak_rss_mib, wait_quiet  # noqa: E402
 from configs import vae as vae_configs  # noqa: E402
 from jaxgen import data, tasks  # noqa: E402
-from jaxgen.train import loop  # noqa: E402
+from jaxgen import run  # noqa: E402
 
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "torch_vae_gan.py"
 BLOCK = 20  # steps per timed block (a step is milliseconds)
@@ -96,7 +96,7 @@ def loop_throughput(short: int, long: int, **extra: object) -> dict[str, float]:
         )
         with tempfile.TemporaryDirectory() as workdir:
             t = time.perf_counter()
-            loop.train(config, workdir, devices=jax.devices()[:1])
+            run.train(config, workdir, devices=jax.devices()[:1])
             timings[steps] = time.perf_counter() - t
     batch_size = 128
     return {"images_per_s": (long - short) * batch_size / (timings[long] - timings[short]),

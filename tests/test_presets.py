@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from configs import vae
-from jaxgen.train import loop
+from jaxgen import run
 from tests.helpers import vae_config
 
 ONE_STEP = {
@@ -25,7 +25,7 @@ def test_every_vae_preset_trains_one_step(tmp_path, preset):
     batches = (config.data.batch_size, config.data.eval_batch_size)
     devices = 8 if all(b % 8 == 0 for b in batches) else 4  # the paper's minibatch of 100 splits over 4
     with mock:
-        state = loop.train(config, tmp_path, devices=jax.devices()[:devices])
+        state = run.train(config, tmp_path, devices=jax.devices()[:devices])
     assert int(state.step) == 1
     record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert np.isfinite(record["train/loss"])

@@ -233,8 +233,8 @@ class VAETask:
 
     # ----------------------------------------------------------------- evaluation
     @functools.partial(jax.jit, static_argnums=0)
-    def _eval_batch(self, params: Params, batch: Batch, rng: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
-        """Masked sums over one batch of the per-example evaluation numbers, and the codes (B, Z)."""
+    def _eval_batch(self, params: Params, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        """Masked sums over one batch of the per-example evaluation numbers."""
         k_data, k_elbo, k_iw = jax.random.split(rng, 3)
         x = to_model_input(batch["image"], self.mode, k_data)
         mask = batch["mask"]
@@ -247,7 +247,7 @@ class VAETask:
                 chunk = min(k, self.config.eval.iwae_chunk)
                 ll = importance_weighted_log_likelihood(k_iw, x, posterior, likelihood, k, chunk)
                 sums[f"iwae_{k}"] = jnp.sum(ll * mask)
-        return sums, self.code(params, x)
+        return sums
 
     @functools.partial(jax.jit, static_argnums=0)
     def _codes(self, params: Params, batch: Batch, rng: jax.Array) -> jax.Array:
@@ -263,16 +263,13 @@ class VAETask:
         rng = jax.random.PRNGKey(self.config.sample.seed)
         probing = probe_batches is not None and self.spec.num_classes > 0 and self.config.eval.linear_probe
         totals: dict[str, float] = {}
-        test_codes, test_labels = [], []
+        test_rows = []
         for i, batch in enumerate(batches):
-            sums, codes = self._eval_batch(params, batch, jax.random.fold_in(rng, i))
-            sums, codes, host = fetch((sums, codes, {k: batch[k] for k in ("mask", "label") if k in batch}))
-            for k, v in sums.items():
+            key = jax.random.fold_in(rng, i)
+            for k, v in fetch(self._eval_batch(params, batch, key)).items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             if probing:
-                keep = host["mask"] > 0
-                test_codes.append(codes[keep])
-                test_labels.append(host["label"][keep])
+                test_rows.append(self._labelled_codes(params, batch, key))
         count = totals.pop("count")
         results = {k: v / count for k, v in totals.items()}
         results["num_examples"] = count
@@ -283,18 +280,23 @@ class VAETask:
                 nll_discrete = results["nll_nats"] + dims * DEQUANTIZE_LOG_SCALE
                 results["bits_per_dim"] = float(nats_to_bits_per_dim(nll_discrete, dims))
         if probing:
-            train_codes, train_labels = [], []
-            for i, batch in enumerate(probe_batches):
-                codes = self._codes(params, batch, jax.random.fold_in(rng, 1_000_000 + i))
-                codes, host = fetch((codes, {"mask": batch["mask"], "label": batch["label"]}))
-                keep = host["mask"] > 0
-                train_codes.append(codes[keep])
-                train_labels.append(host["label"][keep])
+            train_rows = [
+                self._labelled_codes(params, batch, jax.random.fold_in(rng, 1_000_000 + i))
+                for i, batch in enumerate(probe_batches)
+            ]
+            (train_codes, train_labels), (test_codes, test_labels) = (
+                [np.concatenate(part) for part in zip(*rows)] for rows in (train_rows, test_rows)
+            )
             results["linear_probe_accuracy"] = linear_probe_accuracy(
-                np.concatenate(train_codes), np.concatenate(train_labels),
-                np.concatenate(test_codes), np.concatenate(test_labels), self.spec.num_classes,
+                train_codes, train_labels, test_codes, test_labels, self.spec.num_classes
             )
         return results
+
+    def _labelled_codes(self, params: Params, batch: Batch, rng: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, labels) of the real (unpadded) rows of an eval batch, on the host."""
+        codes, host = fetch((self._codes(params, batch, rng), {"mask": batch["mask"], "label": batch["label"]}))
+        keep = host["mask"] > 0
+        return codes[keep], host["label"][keep]
 
 
 def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> VAETask:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import pathlib
+import shutil
 import signal
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +17,9 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxgen import data as data_lib
-from jaxgen import tasks
 from jaxgen.train import mesh as mesh_lib
 from jaxgen.train.checkpoint import Checkpointer
+from jaxgen.train.contract import Task
 from jaxgen.train.images import save_grid
 from jaxgen.train.metrics import MetricWriter, NonFiniteLossError, first_non_finite, mean_metrics
 from jaxgen.train.state import TrainState
@@ -27,28 +27,27 @@ from jaxgen.train.state import TrainState
 
 @dataclasses.dataclass
 class Experiment:
-    """Everything a mode needs, built once from the config: mesh, data, task, state layout."""
+    """Everything a mode needs, built once from the config (`jaxgen.run.build_experiment`)."""
 
     config: ml_collections.ConfigDict
     workdir: pathlib.Path
     mesh: Mesh
     train_source: data_lib.Source
     test_source: data_lib.Source
-    task: tasks.Task
+    task: Task
     checkpointer: Checkpointer
 
     @functools.cached_property
-    def state_sharding(self) -> Any:
-        """A sharding per TrainState leaf: replicated over the mesh (shapes from `jax.eval_shape`)."""
-        return mesh_lib.tree_replicated(jax.eval_shape(self._create, jax.random.PRNGKey(self.config.seed)), self.mesh)
-
-    @functools.cached_property
     def abstract_state(self) -> TrainState:
-        """ShapeDtypeStructs carrying their shardings: the target checkpoints restore onto."""
-        abstract = jax.eval_shape(self._create, jax.random.PRNGKey(self.config.seed))
-        return jax.tree.map(
-            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, self.state_sharding
-        )
+        """The state's shapes (from `jax.eval_shape`, nothing allocated) with their shardings:
+        replicated over the mesh. Checkpoints restore onto it."""
+        shapes = jax.eval_shape(self._create, jax.random.PRNGKey(self.config.seed))
+        sharding = mesh_lib.replicated(self.mesh)
+        return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
+
+    @property
+    def state_sharding(self) -> Any:
+        return jax.tree.map(lambda a: a.sharding, self.abstract_state)
 
     def init_state(self) -> TrainState:
         init = jax.jit(self._create, out_shardings=self.state_sharding)
@@ -96,22 +95,6 @@ class Experiment:
             source, self.config.data.eval_batch_size, self.config.eval.num_examples, jax.process_index(), jax.process_count(),
         )
         return self.global_batches(local)
-
-
-def build_experiment(
-    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, devices: Sequence[jax.Device] | None = None
-) -> Experiment:
-    tasks.validate(config)
-    workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    mesh = mesh_lib.make_mesh(devices)
-    mesh_lib.check_batch_divisible(config.data.batch_size, mesh)
-    mesh_lib.check_batch_divisible(config.data.eval_batch_size, mesh, "data.eval_batch_size")
-    train_source = data_lib.open_source(config.data, "train")
-    test_source = data_lib.open_source(config.data, "test")
-    task = tasks.get_task(config, train_source.spec)
-    checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
-    return Experiment(config, workdir, mesh, train_source, test_source, task, checkpointer)
 
 
 StepFn = Callable[[TrainState, dict[str, jax.Array]], tuple[TrainState, dict[str, jax.Array]]]
@@ -171,23 +154,18 @@ def write_pictures(experiment: Experiment, state: TrainState, step: int, picture
     pictures = mesh_lib.fetch(picture_fn(state.eval_params, rng, batch))
     if jax.process_index() != 0:
         return
+    folder = experiment.workdir / "images"
     for name, (images, columns) in pictures.items():
-        folder = experiment.workdir / "images"
         save_grid(folder / f"{name}_{step:07d}.png", np.asarray(images), columns)
-        save_grid(folder / f"{name}.png", np.asarray(images), columns)
+        shutil.copyfile(folder / f"{name}_{step:07d}.png", folder / f"{name}.png")
 
 
-def train(
-    config: ml_collections.ConfigDict,
-    workdir: str | pathlib.Path,
-    devices: Sequence[jax.Device] | None = None,
-    wrap_step: Callable[[StepFn], StepFn] | None = None,
-) -> TrainState:
+def train(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None) -> TrainState:
     """Train to `config.train.num_steps`, resuming from the workdir's latest checkpoint.
 
     `wrap_step` wraps the task's step before it is compiled (tests use chex.assert_max_traces).
     """
-    experiment = build_experiment(config, workdir, devices)
+    config = experiment.config
     cfg = config.train
     state, position = experiment.restore_or_init()
     step = int(state.step)
@@ -257,7 +235,3 @@ def train(
         experiment.checkpointer.close()
     return state
 
-
-def save_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
-    if jax.process_index() == 0:
-        path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -48,11 +48,6 @@ def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh, stacked: bool = Fa
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
 
 
-def tree_replicated(tree: Any, mesh: Mesh) -> Any:
-    """A sharding for every leaf of `tree` (arrays or ShapeDtypeStructs): replicated."""
-    return jax.tree.map(lambda _: replicated(mesh), tree)
-
-
 def fetch(tree: Any) -> Any:
     """Global arrays -> numpy on every process (gathers the shards other processes hold)."""
     if jax.process_count() == 1:

@@ -21,14 +21,13 @@ if num_processes > 1:
     initialize_distributed(f"127.0.0.1:{port}", num_processes, process_id)
 
 from jaxgen import run  # noqa: E402
-from jaxgen.train import loop  # noqa: E402
 from tests.helpers import vae_config  # noqa: E402
 
 assert jax.process_count() == num_processes and jax.local_device_count() == devices
 config = vae_config(
     "smoke", **{"train.num_steps": 6, "train.log_every": 1, "train.checkpoint_every": 3, "train.sample_every": 6}
 )
-state = loop.train(config, workdir)
+state = run.train(config, workdir)
 params = jax.tree.leaves(jax.device_get(state.params))
 np.savez(workdir / f"params_{process_id}.npz", *params)
 report = run.evaluate(config, workdir)

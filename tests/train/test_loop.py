@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from jaxgen import run
-from jaxgen.train import loop
 from jaxgen.train.checkpoint import CheckpointMismatchError
 from jaxgen.train.metrics import NonFiniteLossError
 from tests.conftest import ROOT
@@ -41,8 +40,8 @@ def quick_config(**overrides):
 
 def test_one_device_and_eight_devices_give_the_same_trajectory(tmp_path):
     config = quick_config()
-    one = loop.train(config, tmp_path / "one", devices=jax.devices()[:1])
-    eight = loop.train(config, tmp_path / "eight")
+    one = run.train(config, tmp_path / "one", devices=jax.devices()[:1])
+    eight = run.train(config, tmp_path / "eight")
     a, b = losses(tmp_path / "one"), losses(tmp_path / "eight")
     assert sorted(a) == list(range(1, 7))
     np.testing.assert_allclose([a[s] for s in a], [b[s] for s in a], rtol=1e-5)
@@ -51,50 +50,50 @@ def test_one_device_and_eight_devices_give_the_same_trajectory(tmp_path):
 
 
 def test_several_steps_per_call_follow_the_same_trajectory(tmp_path):
-    one = loop.train(quick_config(), tmp_path / "one")
-    three = loop.train(quick_config(**{"train.steps_per_call": 3, "train.log_every": 3}), tmp_path / "three")
+    one = run.train(quick_config(), tmp_path / "one")
+    three = run.train(quick_config(**{"train.steps_per_call": 3, "train.log_every": 3}), tmp_path / "three")
     assert int(three.step) == 6
     assert_same_params(one, three, exact=False)
     np.testing.assert_allclose(losses(tmp_path / "three")[6], np.mean([losses(tmp_path / "one")[s] for s in (4, 5, 6)]),
                                rtol=1e-5)
-    resumed = loop.train(quick_config(**{"train.steps_per_call": 3, "train.log_every": 3, "train.num_steps": 9}),
+    resumed = run.train(quick_config(**{"train.steps_per_call": 3, "train.log_every": 3, "train.num_steps": 9}),
                          tmp_path / "three")
     assert int(resumed.step) == 9
 
 
 def test_the_step_is_traced_once(tmp_path):
-    loop.train(quick_config(), tmp_path, wrap_step=lambda step: chex.assert_max_traces(step, n=1))
+    run.train(quick_config(), tmp_path, wrap_step=lambda step: chex.assert_max_traces(step, n=1))
 
 
 def test_resuming_reproduces_the_uninterrupted_run_exactly(tmp_path):
-    straight = loop.train(quick_config(), tmp_path / "straight")
-    loop.train(quick_config(**{"train.num_steps": 3}), tmp_path / "resumed")
-    resumed = loop.train(quick_config(), tmp_path / "resumed")
+    straight = run.train(quick_config(), tmp_path / "straight")
+    run.train(quick_config(**{"train.num_steps": 3}), tmp_path / "resumed")
+    resumed = run.train(quick_config(), tmp_path / "resumed")
     assert int(resumed.step) == 6
     assert_same_params(straight, resumed)
     assert losses(tmp_path / "straight")[6] == losses(tmp_path / "resumed")[6]
 
 
 def test_a_corrupt_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, caplog):
-    loop.train(quick_config(**{"train.num_steps": 4}), tmp_path)
+    run.train(quick_config(**{"train.num_steps": 4}), tmp_path)
     state_dir = tmp_path / "checkpoints" / "4" / "state"
     for f in state_dir.rglob("*"):
         if f.is_file() and "manifest" in f.name:
             f.write_bytes(b"half-written")
-    experiment = loop.build_experiment(quick_config(), tmp_path)
+    experiment = run.build_experiment(quick_config(), tmp_path)
     state, position = experiment.restore_or_init()
     experiment.checkpointer.close()
     assert int(state.step) == 2 and position == 2
     assert (tmp_path / "corrupt_checkpoints" / "4").is_dir()
     assert "cannot be restored" in caplog.text
-    straight = loop.train(quick_config(), tmp_path / "straight")
-    assert_same_params(straight, loop.train(quick_config(), tmp_path))
+    straight = run.train(quick_config(), tmp_path / "straight")
+    assert_same_params(straight, run.train(quick_config(), tmp_path))
 
 
 def test_a_checkpoint_of_another_model_is_an_error_not_a_restart(tmp_path):
-    loop.train(quick_config(**{"train.num_steps": 2}), tmp_path)
+    run.train(quick_config(**{"train.num_steps": 2}), tmp_path)
     with pytest.raises(CheckpointMismatchError, match="holds a different model"):
-        loop.train(quick_config(**{"model.z_dim": 3}), tmp_path)
+        run.train(quick_config(**{"model.z_dim": 3}), tmp_path)
     assert (tmp_path / "checkpoints" / "2").is_dir()
 
 
@@ -107,7 +106,7 @@ def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_p
         return step
 
     with pytest.raises(NonFiniteLossError, match="loss became nan at step 3; last good checkpoint: step 2"):
-        loop.train(quick_config(), tmp_path, wrap_step=poison)
+        run.train(quick_config(), tmp_path, wrap_step=poison)
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [2]
 
 
@@ -165,6 +164,6 @@ def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
     assert 100 <= killed_at < steps, killed_at
     assert any(cache.iterdir()), "the persistent compilation cache stayed empty"
     one_device = jax.devices()[:1]
-    resumed = loop.train(quick_config(**overrides), workdir, devices=one_device)
-    straight = loop.train(quick_config(**overrides), tmp_path / "straight", devices=one_device)
+    resumed = run.train(quick_config(**overrides), workdir, devices=one_device)
+    straight = run.train(quick_config(**overrides), tmp_path / "straight", devices=one_device)
     assert_same_params(straight, resumed)
