@@ -167,3 +167,9 @@ def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
     resumed = run.train(quick_config(**overrides), workdir, devices=one_device)
     straight = run.train(quick_config(**overrides), tmp_path / "straight", devices=one_device)
     assert_same_params(straight, resumed)
+
+
+def test_the_loop_imports_no_family():
+    """DESIGN's arrows point down: tasks -> train, never train -> tasks."""
+    code = "import sys, jaxgen.train.loop; sys.exit('jaxgen.tasks' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"}).returncode == 0
