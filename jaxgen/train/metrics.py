@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 import time
 from typing import Mapping
@@ -29,11 +28,11 @@ def mean_metrics(history: list[Mapping[str, jax.Array]]) -> tuple[dict[str, floa
 
 def first_non_finite(raw: Mapping[str, np.ndarray], first_step: int) -> tuple[int, str, float] | None:
     """(step, metric, value) of the first non-finite loss-like metric in a window, else None."""
-    for i in range(len(next(iter(raw.values())))):
-        for key, values in raw.items():
-            if "loss" in key and not math.isfinite(values[i]):
-                return first_step + i, key, float(values[i])
-    return None
+    bad = [(int(np.argmin(np.isfinite(v))), k) for k, v in raw.items() if "loss" in k and not np.isfinite(v).all()]
+    if not bad:
+        return None
+    index, key = min(bad)
+    return first_step + index, key, float(raw[key][index])
 
 
 class MetricWriter:
