@@ -49,3 +49,14 @@ def importance_weighted_log_likelihood(
 def nats_to_bits_per_dim(nats: jax.Array | float, num_dims: int) -> jax.Array | float:
     """Negative log-likelihood per example in nats -> bits per dimension."""
     return nats / (num_dims * math.log(2.0))
+
+
+def discrete_bits_per_dim(nll_nats: jax.Array | float, num_dims: int, log_scale: float = 0.0) -> jax.Array | float:
+    """Bits/dim of the discrete data from a model's negative log-likelihood in nats, per example.
+
+    A model of the integer levels themselves (PixelCNN's softmax, a discretised logistic) needs
+    `log_scale` = 0. A density on rescaled, dequantised data y = (x + u) / s has, by the change of
+    variables, -log P(x) <= -log p(y) + D log s (Theis et al. 2016): pass log s per dimension
+    (jaxgen.data.preprocess.DEQUANTIZE_LOG_SCALE = log 256 for data in [0, 1]).
+    """
+    return nats_to_bits_per_dim(nll_nats + num_dims * log_scale, num_dims)

@@ -22,7 +22,8 @@ from jax.scipy.stats import norm
 
 from jaxgen import probability
 from jaxgen.data import DatasetSpec, to_model_input
-from jaxgen.eval.likelihood import importance_weighted_log_likelihood, nats_to_bits_per_dim
+from jaxgen.eval.image_similarity import SSIM_WINDOW, psnr, ssim
+from jaxgen.eval.likelihood import discrete_bits_per_dim, importance_weighted_log_likelihood
 from jaxgen.eval.probe import linear_probe_accuracy
 from jaxgen.data.preprocess import DEQUANTIZE_LOG_SCALE
 from jaxgen.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
@@ -240,6 +241,10 @@ class VAETask:
         mask = batch["mask"]
         sums = {k: jnp.sum(v * mask) for k, v in self.loss_terms(params, x, k_elbo).items()}
         sums["count"] = jnp.sum(mask)
+        target, recon = self.decode_data(x), self.reconstruct(params, x)
+        sums["recon_psnr"] = jnp.sum(psnr(target, recon) * mask)
+        if min(self.image_shape[:2]) >= SSIM_WINDOW:
+            sums["recon_ssim"] = jnp.sum(ssim(target, recon) * mask)
         if self.is_vae:
             posterior = functools.partial(self.encode, params)
             likelihood = functools.partial(self.log_likelihood, params)
@@ -257,7 +262,7 @@ class VAETask:
         self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None
     ) -> dict[str, float]:
         """Test-set ELBO and IWAE bounds in nats (bits/dim for dequantised data), AE squared error,
-        and the linear-probe accuracy of the codes (fitted on `probe_batches`, scored on `batches`).
+        PSNR/SSIM of the reconstructions (against the model-space data shown in [0, 1]), and the linear-probe accuracy of the codes (fitted on `probe_batches`, scored on `batches`).
         """
         params = state.eval_params
         rng = jax.random.PRNGKey(self.config.sample.seed)
@@ -277,8 +282,7 @@ class VAETask:
             results["nll_nats"] = -results[f"iwae_{max(self.config.eval.iwae_k)}"]
             if self.mode == "dequantize01":
                 dims = int(np.prod(self.image_shape))
-                nll_discrete = results["nll_nats"] + dims * DEQUANTIZE_LOG_SCALE
-                results["bits_per_dim"] = float(nats_to_bits_per_dim(nll_discrete, dims))
+                results["bits_per_dim"] = float(discrete_bits_per_dim(results["nll_nats"], dims, DEQUANTIZE_LOG_SCALE))
         if probing:
             train_rows = [
                 self._labelled_codes(params, batch, jax.random.fold_in(rng, 1_000_000 + i))
