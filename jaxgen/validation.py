@@ -53,6 +53,15 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     for key in ("optim.warmup_steps", "optim.grad_clip_norm", "optim.weight_decay", "data.image_size",
                 "eval.num_examples", "train.num_grid_samples"):
         check_positive(config, key, allow_zero=True)
+    check_choice(config, "eval.feature_network", ("none", "classifier", "inception"))
+    check_choice(config, "eval.reference_split", ("train", "test"))
+    for key in ("eval.num_samples", "eval.kid_subsets", "eval.kid_subset_size", "eval.pr_neighbours", "eval.is_splits"):
+        check_positive(config, key)
+    check_positive(config, "eval.num_reference", allow_zero=True)
+    check(
+        config.eval.feature_network != "classifier" or bool(config.eval.classifier_workdir),
+        "eval.feature_network='classifier' needs eval.classifier_workdir (a trained configs/classifier.py run)",
+    )
     k = config.train.steps_per_call
     check(k >= 1, f"config key 'train.steps_per_call' must be >= 1, got {k}")
     check(

@@ -1,14 +1,28 @@
 """Factories shared by the tests: configs and tiny experiments."""
 from __future__ import annotations
 
+import types
+
 import ml_collections
 
+from configs import classifier as classifier_configs
 from configs import vae as vae_configs
+
+CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
-    """A VAE preset with the compilation cache off (conftest enables the tests' own) and no progress bar."""
-    config = vae_configs.get_config(preset)
+    return make_config(vae_configs, preset, **overrides)
+
+
+def classifier_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
+    return make_config(classifier_configs, preset, **overrides)
+
+
+def make_config(module: types.ModuleType, preset: str, **overrides: object) -> ml_collections.ConfigDict:
+    """A preset with the compilation cache off (conftest enables the tests' own), no progress bar,
+    and `overrides` given as {'a.b': value} (pass dotted keys with **{...})."""
+    config = module.get_config(preset)
     with config.unlocked():
         config.train.compilation_cache_dir = ""
         config.train.progress_bar = False

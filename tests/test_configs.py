@@ -5,16 +5,17 @@ import sys
 import pytest
 
 from configs import vae
-from jaxgen import tasks
+from jaxgen import data, tasks
 from jaxgen.validation import ConfigError
 from tests.conftest import ROOT
+from tests.helpers import CONFIG_MODULES
 
 
-@pytest.mark.parametrize("preset", sorted(vae.PRESETS))
-def test_every_vae_preset_validates(preset):
-    config = vae.get_config(preset)
+@pytest.mark.parametrize("family, preset", [(f, p) for f, m in CONFIG_MODULES.items() for p in sorted(m.PRESETS)])
+def test_every_preset_validates(family, preset):
+    config = CONFIG_MODULES[family].get_config(preset)
     tasks.validate(config)
-    assert config.preset == preset and config.task == "vae"
+    assert config.preset == preset and config.task == family
 
 
 def test_overrides_take_the_preset_types():
@@ -59,6 +60,10 @@ def test_bad_preset_arguments_name_the_problem(arg, message):
         ("optim.ema_decay=1.0", "optim.ema_decay"),
         ("train.num_steps=0", "train.num_steps"),
         ("train.steps_per_call=7", "'train.num_steps' must be a multiple of train.steps_per_call=7"),
+        ("eval.feature_network=fid", "config key 'eval.feature_network' is 'fid'"),
+        ("eval.feature_network=classifier", "needs eval.classifier_workdir"),
+        ("model.kind=ae,data.preprocess=scale01,eval.feature_network=inception", "model.kind='ae' has no prior"),
+        ("eval.num_samples=0", "eval.num_samples"),
     ],
 )
 def test_impossible_values_and_combinations_are_one_config_error(override, message):
@@ -72,6 +77,21 @@ def run_launch(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={"PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu", "HOME": str(ROOT / ".cache" / "home")},
     )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.preprocess=binarize_dynamic", "data.preprocess='scale01'"),
+        ("eval.feature_network=inception", "has no samples to judge"),
+        ("data.name=photos32", "has no labels"),
+    ],
+)
+def test_classifier_config_errors_name_the_key(override, message):
+    config = CONFIG_MODULES["classifier"].get_config(f"smoke,{override}")
+    with pytest.raises(ConfigError, match=message):
+        tasks.validate(config)
+        tasks.get_task(config, data.open_source(config.data, "train").spec)
 
 
 @pytest.mark.parametrize(

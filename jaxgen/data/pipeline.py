@@ -108,17 +108,21 @@ def eval_batches(
     num_examples: int = 0,
     process_index: int = 0,
     process_count: int = 1,
+    spread: bool = False,
 ) -> Iterator[Batch]:
     """One ordered pass over a split in fixed-size batches (so one compiled program serves all).
 
-    The last batch is padded by repeating its first example; `mask` is 1.0 on real rows.
+    `num_examples` (0: all) are the first ones, or with `spread` evenly spaced over the split
+    (a subset of a class-sorted split then still holds every class). The last batch is padded by
+    repeating its first example; `mask` is 1.0 on real rows.
     """
     total = min(num_examples, len(source)) if num_examples else len(source)
+    positions = np.linspace(0, len(source) - 1, total).astype(np.int64) if spread else np.arange(total)
     rows = process_rows(global_batch, process_index, process_count)
     for start in range(0, total, global_batch):
         index = np.arange(start, start + global_batch)
         mask = (index < total).astype(np.float32)
-        index = np.where(index < total, index, start)
+        index = positions[np.where(index < total, index, start)]
         batch = source.read(index[rows])
         batch["mask"] = mask[rows]
         yield batch

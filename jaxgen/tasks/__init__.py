@@ -9,7 +9,7 @@ from jaxgen.data import DatasetSpec
 from jaxgen.train.contract import Pictures, Task
 from jaxgen.validation import ConfigError
 
-FAMILIES = {"vae": "jaxgen.tasks.vae"}
+FAMILIES = {"vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier"}
 
 __all__ = ["FAMILIES", "Pictures", "Task", "get_task", "validate"]
 

@@ -54,6 +54,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"model.decoder='bernoulli' needs data in [0, 1]; data.preprocess='{config.data.preprocess}' is not "
             "(use binarize_dynamic, binarize_static or scale01)",
         )
+    check(
+        m.kind == "vae" or config.eval.feature_network == "none",
+        "eval.feature_network judges samples, and model.kind='ae' has no prior to sample from; set eval.feature_network='none'",
+    )
     for k in config.eval.iwae_k:
         chunk = min(k, config.eval.iwae_chunk)
         check(k > 0 and k % chunk == 0, f"eval.iwae_k entry {k} is not a multiple of eval.iwae_chunk={config.eval.iwae_chunk}")

@@ -1,0 +1,141 @@
+"""The sample-quality protocol: generate, featurise and compare against cached real features.
+
+Samples are generated and featurised batch by batch, split over the mesh's `data` axis; only the
+feature matrix (and logits) reach the host, so memory does not grow with the number of images
+beyond those. Real features are cached per (dataset, split, count, host transform, feature network)
+as `.npz`, with the key stored inside and checked on every read: a stale file is never used.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import pathlib
+from typing import Any, Callable, Iterable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxgen.eval import feature_metrics
+from jaxgen.eval.features import FeatureNetwork
+from jaxgen.train import mesh as mesh_lib
+
+CACHE_FORMAT = 1  # bump when what is stored changes
+SampleFn = Callable[[Any, jax.Array, int], jax.Array]  # (params, rng, num) -> images in [0, 1]
+ImageBatches = Iterable[tuple[jax.Array, np.ndarray]]  # (global images: [0, 1] float or uint8, mask of real rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """What the numbers depend on; recorded in the report beside them."""
+
+    num_samples: int
+    reference_split: str
+    num_reference: int
+    kid_subsets: int
+    kid_subset_size: int
+    pr_neighbours: int
+    is_splits: int
+    seed: int
+
+
+def featurize(network: FeatureNetwork, mesh: Mesh, batches: ImageBatches) -> tuple[np.ndarray, np.ndarray | None]:
+    """(features (N, D), logits (N, K) or None) of the real rows of `batches`, on the host."""
+    params = jax.device_put(network.params, mesh_lib.replicated(mesh))
+
+    def apply_fn(p: Any, images: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        if images.dtype == jnp.uint8:  # real images as stored
+            images = images.astype(jnp.float32) / 255.0
+        return network.apply_fn(p, images)
+
+    apply = jax.jit(apply_fn, out_shardings=mesh_lib.batch_sharded(mesh))
+    features, logits = [], []
+    for images, mask in batches:
+        f, lg = mesh_lib.fetch(apply(params, images))
+        keep = np.asarray(mask) > 0
+        features.append(np.asarray(f, np.float32)[keep])
+        if lg is not None:
+            logits.append(np.asarray(lg, np.float32)[keep])
+    return np.concatenate(features), (np.concatenate(logits) if logits else None)
+
+
+def sample_batches(sample_fn: SampleFn, params: Any, rng: jax.Array, num: int, batch: int, mesh: Mesh) -> Iterator[tuple[jax.Array, np.ndarray]]:
+    """`num` samples in batches of `batch`, each generated directly split over the mesh."""
+    generate = jax.jit(sample_fn, static_argnums=2, out_shardings=mesh_lib.batch_sharded(mesh))
+    for i in range(math.ceil(num / batch)):
+        mask = (np.arange(batch) < num - i * batch).astype(np.float32)
+        yield generate(params, jax.random.fold_in(rng, i), batch), mask
+
+
+class ReferenceCache:
+    """Real-image features as `<folder>/reference/<dataset>-<split>-<network>-<key hash>.npz`."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.folder = folder / "reference"
+
+    def path(self, key: dict[str, Any]) -> pathlib.Path:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return self.folder / f"{key['dataset']}-{key['split']}-{key['network']['network']}-{digest}.npz"
+
+    def load(self, key: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        with np.load(path) as npz:
+            if json.loads(str(npz["key"])) != key:
+                logging.warning("ignoring %s: it was made for another key", path)
+                return None
+            return npz["features"], (npz["logits"] if "logits" in npz.files else None)
+
+    def save(self, key: dict[str, Any], features: np.ndarray, logits: np.ndarray | None) -> None:
+        if jax.process_index() != 0:
+            return
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"features": features, "key": np.asarray(json.dumps(key, sort_keys=True))}
+        if logits is not None:
+            arrays["logits"] = logits
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+
+
+def reference_features(
+    network: FeatureNetwork, mesh: Mesh, batches: Callable[[], ImageBatches], key: dict[str, Any], cache: ReferenceCache
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Real features from the cache under `key`, or computed from `batches()` and cached."""
+    key = {**key, "network": network.identity, "format": CACHE_FORMAT}
+    cached = cache.load(key)
+    if cached is not None:
+        logging.info("reference features from %s", cache.path(key))
+        return cached
+    features, logits = featurize(network, mesh, batches())
+    cache.save(key, features, logits)
+    return features, logits
+
+
+def compare(
+    network: FeatureNetwork, real: np.ndarray, fake: np.ndarray, fake_logits: np.ndarray | None, protocol: Protocol
+) -> dict[str, Any]:
+    """All metrics of generated vs real features. Keys carry a `_d` suffix for the in-domain
+    classifier (FID-D, ...) so they are never mistaken for Inception numbers."""
+    tag = "" if network.name.startswith("inception") else "_d"
+    kid, kid_std = feature_metrics.kernel_inception_distance(
+        real, fake, protocol.kid_subsets, protocol.kid_subset_size, protocol.seed
+    )
+    precision, recall = feature_metrics.precision_recall(real, fake, protocol.pr_neighbours)
+    out: dict[str, Any] = {
+        f"fid{tag}": feature_metrics.frechet_distance(feature_metrics.gaussian_stats(real), feature_metrics.gaussian_stats(fake)),
+        f"kid{tag}": kid,
+        f"kid{tag}_std": kid_std,
+        f"precision{tag}": precision,
+        f"recall{tag}": recall,
+    }
+    if fake_logits is not None:
+        out[f"is{tag}"], out[f"is{tag}_std"] = feature_metrics.inception_score(fake_logits, protocol.is_splits)
+        out.update(feature_metrics.class_coverage(np.argmax(fake_logits, axis=-1), network.num_classes))
+    return out
