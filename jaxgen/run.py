@@ -1,6 +1,7 @@
 """Dispatch: `main(config, workdir, mode)` for the modes train | sample | eval."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -94,15 +95,27 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
     return report
 
 
-def load_classifier(workdir: pathlib.Path, data_config: ml_collections.ConfigDict) -> FeatureNetwork:
-    """The trained classifier in `workdir` as a feature network; it must know the samples' dataset."""
+def with_shared_defaults(saved: dict[str, Any], current: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A run's saved config.json completed with the shared keys it lacks, taken from `current`, so that a
+    run made before a shared key existed still loads; every key it has keeps its saved value."""
+    merged = copy.deepcopy(saved)
+    for section in ("data", "optim", "train", "sample", "eval"):
+        for key, value in current[section].items():
+            merged.setdefault(section, {}).setdefault(key, value)
+    return ml_collections.ConfigDict(merged)
+
+
+def load_classifier(workdir: pathlib.Path, current: ml_collections.ConfigDict) -> FeatureNetwork:
+    """The trained classifier in `workdir` as a feature network; it must know `current`'s dataset."""
+    data_config = current.data
     config_path = workdir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(
             f"eval.classifier_workdir={workdir} holds no trained classifier (no config.json): train one with "
-            f"`python launch.py --config configs/classifier.py:{data_config.name} --workdir {workdir}`"
+            f"`python launch.py --config configs/classifier.py:mnist5k,data.name={data_config.name},"
+            f"data.image_size={data_config.image_size} --workdir {workdir}`"
         )
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+    config = with_shared_defaults(json.loads(config_path.read_text()), current)
     if config.task != "classifier":
         raise ConfigError(f"eval.classifier_workdir={workdir} holds a '{config.task}' run, not a classifier")
     if (config.data.name, config.data.image_size) != (data_config.name, data_config.image_size):
@@ -122,7 +135,7 @@ def feature_network(config: ml_collections.ConfigDict) -> FeatureNetwork:
     e = config.eval
     if e.feature_network == "inception":
         return features.inception_network(e.inception_weights, pathlib.Path(e.cache_dir).expanduser())
-    return load_classifier(pathlib.Path(e.classifier_workdir).expanduser(), config.data)
+    return load_classifier(pathlib.Path(e.classifier_workdir).expanduser(), config)
 
 
 def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -130,10 +143,12 @@ def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[di
     config = experiment.config
     e = config.eval
     start = time.perf_counter()
+    batch = e.feature_batch_size or config.data.eval_batch_size
+    mesh_lib.check_batch_divisible(batch, experiment.mesh, "eval.feature_batch_size")
     network = feature_network(config)
     protocol = sample_quality.Protocol(
         e.num_samples, e.reference_split, e.num_reference, e.kid_subsets, e.kid_subset_size, e.pr_neighbours,
-        e.is_splits, config.sample.seed,
+        e.is_splits, config.sample.seed, batch,
     )
     key = {
         "dataset": config.data.name,
@@ -144,14 +159,14 @@ def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[di
     }
 
     def real_batches() -> sample_quality.ImageBatches:
-        for batch in experiment.test_batches(e.reference_split, e.num_reference, spread=True):
-            yield batch["image"], np.asarray(mesh_lib.fetch(batch["mask"]))
+        for real in experiment.test_batches(e.reference_split, e.num_reference, spread=True, batch_size=batch):
+            yield real["image"], np.asarray(mesh_lib.fetch(real["mask"]))
 
     cache = sample_quality.ReferenceCache(pathlib.Path(e.cache_dir).expanduser())
     real, _ = sample_quality.reference_features(network, experiment.mesh, real_batches, key, cache)
     fake_batches = sample_quality.sample_batches(
-        experiment.task.sample, state.eval_params, jax.random.PRNGKey(config.sample.seed), e.num_samples,
-        config.data.eval_batch_size, experiment.mesh,
+        experiment.task.sample, state.eval_params, jax.random.PRNGKey(config.sample.seed), e.num_samples, batch,
+        experiment.mesh,
     )
     fake, fake_logits = sample_quality.featurize(network, experiment.mesh, fake_batches)
     metrics = sample_quality.compare(network, real, fake, fake_logits, protocol)

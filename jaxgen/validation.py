@@ -58,6 +58,7 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     for key in ("eval.num_samples", "eval.kid_subsets", "eval.kid_subset_size", "eval.pr_neighbours", "eval.is_splits"):
         check_positive(config, key)
     check_positive(config, "eval.num_reference", allow_zero=True)
+    check_positive(config, "eval.feature_batch_size", allow_zero=True)
     check(
         config.eval.feature_network != "classifier" or bool(config.eval.classifier_workdir),
         "eval.feature_network='classifier' needs eval.classifier_workdir (a trained configs/classifier.py run)",

@@ -1,1 +1,1 @@
-"""Evaluation: likelihood estimators and feature probes (metrics on samples arrive with issue 3)."""
+"""Evaluation: sample-quality metrics and their protocol, feature networks, likelihoods, image similarity, probes."""

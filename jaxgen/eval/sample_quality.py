@@ -41,6 +41,7 @@ class Protocol:
     pr_neighbours: int
     is_splits: int
     seed: int
+    batch_size: int  # images per generate/featurise call; the samples drawn depend on it, not their law
 
 
 def featurize(network: FeatureNetwork, mesh: Mesh, batches: ImageBatches) -> tuple[np.ndarray, np.ndarray | None]:

@@ -89,13 +89,15 @@ class Experiment:
         local = self.test_source.read(index[rows])
         return mesh_lib.to_global(local, self.mesh)
 
-    def test_batches(self, split: str = "test", num_examples: int | None = None, spread: bool = False) -> Any:
-        """Global eval batches with `mask` over `split`: `num_examples` (default eval.num_examples, 0 all)."""
+    def test_batches(
+        self, split: str = "test", num_examples: int | None = None, spread: bool = False, batch_size: int = 0
+    ) -> Any:
+        """Global eval batches with `mask` over `split`: `num_examples` (default eval.num_examples, 0 all)
+        in batches of `batch_size` (default data.eval_batch_size)."""
         source = self.test_source if split == "test" else self.train_source
         count = self.config.eval.num_examples if num_examples is None else num_examples
-        local = data_lib.eval_batches(
-            source, self.config.data.eval_batch_size, count, jax.process_index(), jax.process_count(), spread
-        )
+        batch_size = batch_size or self.config.data.eval_batch_size
+        local = data_lib.eval_batches(source, batch_size, count, jax.process_index(), jax.process_count(), spread)
         return self.global_batches(local)
 
 

@@ -116,12 +116,25 @@ def test_eval_reports_fid_d_coverage_and_its_protocol(trained_pair):
 
 
 def test_bad_classifier_workdirs_are_one_clear_error(trained_pair, tmp_path):
-    with pytest.raises(FileNotFoundError, match="holds no trained classifier.*configs/classifier.py:mnist5k"):
+    with pytest.raises(FileNotFoundError, match="holds no trained classifier.*configs/classifier.py:mnist5k,data.name=mnist5k"):
         run.evaluate(quality_config(trained_pair, **{"eval.classifier_workdir": str(tmp_path)}), trained_pair / "vae")
     with pytest.raises(ConfigError, match="holds a 'vae' run, not a classifier"):
         run.evaluate(quality_config(trained_pair, **{"eval.classifier_workdir": str(trained_pair / "vae")}), trained_pair / "vae")
     with pytest.raises(ConfigError, match="was trained on mnist5k .* the samples are of mnist5k \\(image_size 14\\)"):
         run.feature_network(quality_config(trained_pair, **{"data.image_size": 14}))
+
+
+def test_a_classifier_saved_before_a_shared_key_existed_still_loads(trained_pair, tmp_path):
+    """config.json of an older run lacks keys added since (here eval.feature_batch_size): defaults fill them."""
+    import shutil
+
+    old = tmp_path / "old-classifier"
+    shutil.copytree(trained_pair / "classifier", old)
+    saved = json.loads((old / "config.json").read_text())
+    del saved["eval"]["feature_batch_size"]
+    (old / "config.json").write_text(json.dumps(saved))
+    network = run.feature_network(quality_config(trained_pair, **{"eval.classifier_workdir": str(old)}))
+    assert network.identity["step"] == 20
 
 
 def test_missing_inception_weights_name_the_file(trained_pair, tmp_path):
@@ -135,7 +148,7 @@ def test_eval_with_inception_features(trained_pair):
     config = quality_config(
         trained_pair,
         **{"eval.feature_network": "inception", "eval.num_samples": 16, "eval.num_reference": 16,
-           "eval.kid_subset_size": 16, "data.eval_batch_size": 16},
+           "eval.kid_subset_size": 16, "eval.feature_batch_size": 8},
     )
     report = run.evaluate(config, trained_pair / "vae")
     m = report["metrics"]
