@@ -137,6 +137,6 @@ def compare(
         f"recall{tag}": recall,
     }
     if fake_logits is not None:
-        out[f"is{tag}"], out[f"is{tag}_std"] = feature_metrics.inception_score(fake_logits, protocol.is_splits)
+        out[f"is{tag}"], out[f"is{tag}_std"] = feature_metrics.inception_score(fake_logits, protocol.is_splits, protocol.seed)
         out.update(feature_metrics.class_coverage(np.argmax(fake_logits, axis=-1), network.num_classes))
     return out
