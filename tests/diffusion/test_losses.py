@@ -1,0 +1,69 @@
+"""L_simple, the discretised Gaussian decoder and the full variational bound against closed forms."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxgen.diffusion import from_betas, losses
+
+LEVELS = np.linspace(-1.0, 1.0, 256)
+
+
+def test_simple_loss_is_the_pixel_mean_squared_error_with_weights():
+    out, target = jnp.ones((2, 3, 3, 1)), jnp.zeros((2, 3, 3, 1))
+    np.testing.assert_allclose(losses.simple_loss(out, target), [1.0, 1.0])
+    np.testing.assert_allclose(losses.simple_loss(out, target, jnp.array([0.5, 2.0])), [0.5, 2.0])
+
+
+@pytest.mark.parametrize("mean, log_scale", [(0.1, math.log(0.05)), (0.9, math.log(0.3)), (-3.0, 0.0), (0.0, math.log(1e-3))])
+def test_discretized_gaussian_sums_to_one_and_matches_brute_force(mean, log_scale):
+    x = jnp.asarray(LEVELS, jnp.float32)
+    log_p = np.asarray(losses.discretized_gaussian_log_likelihood(x, jnp.float32(mean), jnp.float32(log_scale)), np.float64)
+    assert np.exp(log_p).sum() == pytest.approx(1.0, abs=1e-4)
+    scale = math.exp(log_scale)
+    upper = np.where(LEVELS > 0.999, np.inf, LEVELS + 1 / 255)
+    lower = np.where(LEVELS < -0.999, -np.inf, LEVELS - 1 / 255)
+    brute = stats.norm.cdf(upper, mean, scale) - stats.norm.cdf(lower, mean, scale)
+    significant = brute > 1e-30
+    np.testing.assert_allclose(np.exp(log_p[significant]), brute[significant], rtol=2e-3, atol=1e-6)
+
+
+def test_variational_bound_of_a_trivial_model_equals_its_closed_form():
+    """A model that always predicts x_0 = 0: every term is deterministic (the posterior-mean gap is
+    coef_x0 * x_0 whatever x_t is), so the bound has a closed form, computed here in float64."""
+    betas = np.linspace(0.01, 0.3, 20)
+    schedule = from_betas(betas)
+    x0 = jnp.asarray(LEVELS[[100, 120, 128, 140]].reshape(1, 2, 2, 1), jnp.float32)  # within ~3 sigma of the decoder mean 0
+    bound = losses.variational_bound(lambda x, t: jnp.zeros_like(x), schedule, x0, jax.random.PRNGKey(0), "x0", "beta")
+
+    x = np.asarray(x0, np.float64).ravel()
+    ab = np.cumprod(1 - betas)
+    ab_prev = np.concatenate([[1.0], ab[:-1]])
+    tilde = betas * (1 - ab_prev) / (1 - ab)
+    coef_x0 = betas * np.sqrt(ab_prev) / (1 - ab)
+
+    def kl(m1, v1, m2, v2):
+        return 0.5 * (np.log(v2 / v1) + v1 / v2 + (m1 - m2) ** 2 / v2 - 1)
+
+    prior = kl(np.sqrt(ab[-1]) * x, 1 - ab[-1], 0.0, 1.0).sum()
+    terms = [kl(coef_x0[t] * x, tilde[t], 0.0, betas[t]).sum() for t in range(1, 20)]
+    sigma = math.sqrt(tilde[1])  # the decoder's variance at t = 1 (Ho et al.'s code)
+    upper = np.where(x > 0.999, np.inf, x + 1 / 255)
+    lower = np.where(x < -0.999, -np.inf, x - 1 / 255)
+    decoder = -np.log(stats.norm.cdf(upper / sigma) - stats.norm.cdf(lower / sigma)).sum()
+    assert float(bound["prior"][0]) == pytest.approx(prior, rel=1e-4)
+    np.testing.assert_allclose(np.asarray(bound["terms"][1:, 0]), terms, rtol=1e-4, atol=1e-6)
+    assert float(bound["decoder"][0]) == pytest.approx(decoder, rel=1e-4)
+    assert float(bound["total"][0]) == pytest.approx(prior + sum(terms) + decoder, rel=1e-4)
+
+
+def test_a_perfect_denoiser_has_zero_kl_terms():
+    """If the model predicts the true x_0, p_theta's mean is the posterior mean: L_{t-1} is the variance
+    mismatch alone, and zero with sigma_t^2 = tilde_beta_t."""
+    schedule = from_betas(np.linspace(0.01, 0.3, 10))
+    x0 = jnp.asarray(LEVELS[[3, 200]].reshape(2, 1, 1, 1), jnp.float32)
+    bound = losses.variational_bound(lambda x, t: jnp.broadcast_to(x0, x.shape), schedule, x0, jax.random.PRNGKey(1), "x0", "tilde_beta")
+    np.testing.assert_allclose(np.asarray(bound["terms"][1:]), 0.0, atol=1e-5)
