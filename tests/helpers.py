@@ -6,13 +6,18 @@ import types
 import ml_collections
 
 from configs import classifier as classifier_configs
+from configs import ddpm as ddpm_configs
 from configs import vae as vae_configs
 
-CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs}
+CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
     return make_config(vae_configs, preset, **overrides)
+
+
+def ddpm_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
+    return make_config(ddpm_configs, preset, **overrides)
 
 
 def classifier_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:

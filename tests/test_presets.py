@@ -12,16 +12,25 @@ from tests.helpers import CONFIG_MODULES, make_config
 
 ONE_STEP = {
     "train.num_steps": 1, "train.log_every": 1, "train.checkpoint_every": 1, "train.sample_every": 1,
-    "train.eval_at_end": False,
+    "train.eval_at_end": False, "optim.warmup_steps": 0,
+}
+# paper-scale diffusion models: a small batch and 2 sampling steps keep one step to seconds on a CPU
+FAMILY_ONE_STEP = {
+    "ddpm": {"data.batch_size": 8, "data.eval_batch_size": 8, "sample.steps": 2, "train.num_grid_samples": 4},
 }
 
 
-ALL_PRESETS = [(family, preset) for family, module in CONFIG_MODULES.items() for preset in sorted(module.PRESETS)]
+HEAVY = {("ddpm", p) for p in ("mnist", "cifar10", "cifar10_cond", "celeba64")}  # 30-150 s each on 2 cores, mostly compiling
+ALL_PRESETS = [
+    pytest.param(family, preset, marks=[pytest.mark.slow] if (family, preset) in HEAVY else [])
+    for family, module in CONFIG_MODULES.items()
+    for preset in sorted(module.PRESETS)
+]
 
 
 @pytest.mark.parametrize("family, preset", ALL_PRESETS)
 def test_every_preset_trains_one_step(tmp_path, family, preset):
-    config = make_config(CONFIG_MODULES[family], preset, **ONE_STEP)
+    config = make_config(CONFIG_MODULES[family], preset, **ONE_STEP, **FAMILY_ONE_STEP.get(family, {}))
     real_dataset = config.data.name in ("mnist", "fashion_mnist", "cifar10", "celeb_a")
     mock = tfds.testing.mock_data(num_examples=2 * config.data.batch_size) if real_dataset else contextlib.nullcontext()
     batches = (config.data.batch_size, config.data.eval_batch_size)

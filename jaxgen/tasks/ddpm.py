@@ -1,0 +1,229 @@
+"""Denoising diffusion (Ho et al. 2020) on the DDPM UNet, with DDIM sampling and classifier-free guidance.
+
+Training (Algorithm 1): x_0 from the data in [-1, 1], t ~ U{1..T}, eps ~ N(0, I),
+loss = || target - f_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2 averaged over
+pixels (L_simple), the target being eps, x_0 or v (`diffusion.parameterisation`). Class-conditional
+models see the null class with probability `model.label_dropout` (Ho & Salimans 2022).
+
+Sampling uses the EMA parameters and `sample.sampler` (ddpm: Algorithm 2; ddim: `sample.steps`
+strided steps with `sample.eta`), guided with `sample.guidance_scale` when class-conditional.
+Evaluation: L_simple on the test split, and the full variational bound in bits/dim on
+`eval.bound_examples` test images (T network calls each).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Iterable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxgen.data import DatasetSpec, to_model_input
+from jaxgen.diffusion import cosine_schedule, linear_schedule, losses, process, samplers
+from jaxgen.diffusion.schedules import Schedule
+from jaxgen.eval.likelihood import discrete_bits_per_dim
+from jaxgen.nn.unet import UNet
+from jaxgen.tasks import Pictures
+from jaxgen.train.mesh import fetch
+from jaxgen.train.optim import make_optimizer
+from jaxgen.train.state import TrainState
+from jaxgen.validation import ConfigError, check, check_choice, check_positive
+
+Batch = dict[str, jax.Array]
+SCHEDULES = ("linear", "cosine")
+SAMPLERS = ("ddpm", "ddim")
+PICTURE_TRAJECTORY_FRAMES = 10
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    d, m, s = config.diffusion, config.model, config.sample
+    check_choice(config, "diffusion.schedule", SCHEDULES)
+    check_choice(config, "diffusion.parameterisation", process.PARAMETERISATIONS)
+    check_choice(config, "sample.sampler", SAMPLERS)
+    check_choice(config, "sample.variance", losses.VARIANCES)
+    for key in ("diffusion.num_steps", "model.channels", "model.num_res_blocks", "sample.steps"):
+        check_positive(config, key)
+    check_positive(config, "eval.bound_examples", allow_zero=True)
+    check(len(m.channel_mults) > 0, "model.channel_mults must be non-empty")
+    check(0.0 <= m.dropout < 1.0, f"config key 'model.dropout' must be in [0, 1), got {m.dropout}")
+    check(0.0 <= m.label_dropout < 1.0, f"config key 'model.label_dropout' must be in [0, 1), got {m.label_dropout}")
+    check(s.steps <= d.num_steps, f"sample.steps={s.steps} exceeds diffusion.num_steps={d.num_steps}")
+    check(
+        config.data.preprocess == "scale11",
+        f"diffusion models data in [-1, 1] on its 256 levels: set data.preprocess='scale11' (got '{config.data.preprocess}')",
+    )
+    check(
+        m.class_conditional or s.guidance_scale == 0.0,
+        "sample.guidance_scale needs a class-conditional model (model.class_conditional=True)",
+    )
+
+
+def make_schedule(d: ml_collections.ConfigDict) -> Schedule:
+    if d.schedule == "linear":
+        return linear_schedule(d.num_steps, d.beta_start, d.beta_end)
+    return cosine_schedule(d.num_steps)
+
+
+class DDPMTask:
+    """The diffusion family bound to one config: pure functions of (params or state, batch, rng)."""
+
+    def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
+        m = config.model
+        if m.class_conditional and spec.num_classes == 0:
+            raise ConfigError(f"model.class_conditional needs labels; data.name='{spec.name}' has none")
+        height, width, channels = spec.image_shape
+        factor = 2 ** (len(m.channel_mults) - 1)
+        if height % factor or width % factor:
+            raise ConfigError(
+                f"model.channel_mults has {len(m.channel_mults)} levels: H and W must be divisible by {factor}; "
+                f"the images are {height}x{width} (set data.image_size)"
+            )
+        self.config = config
+        self.spec = spec
+        self.num_classes = spec.num_classes if m.class_conditional else 0
+        self.schedule = make_schedule(config.diffusion)
+        self.parameterisation = config.diffusion.parameterisation
+        dtype = jnp.bfloat16 if config.train.compute_dtype == "bfloat16" else jnp.float32
+        self.net = UNet(
+            m.channels, tuple(m.channel_mults), m.num_res_blocks, tuple(m.attention_resolutions), m.mid_attention,
+            m.dropout, channels, self.num_classes, dtype,
+        )
+        self.tx = make_optimizer(config.optim, config.train.num_steps)
+
+    # ----------------------------------------------------------------- model pieces
+    def denoiser(self, params: Any, labels: jax.Array | None = None) -> losses.DenoiseFn:
+        """(x_t, t) -> network output with `params` (and class `labels`) bound; guidance applied when the
+        model is class-conditional and sample.guidance_scale != 0."""
+        if not self.num_classes:
+            return lambda x, t: self.net.apply({"params": params}, x, t)
+
+        def conditional(x: jax.Array, t: jax.Array, y: jax.Array) -> jax.Array:
+            return self.net.apply({"params": params}, x, t, y)
+
+        scale = self.config.sample.guidance_scale
+        if scale == 0.0:
+            return lambda x, t: conditional(x, t, labels)
+        return samplers.classifier_free_guidance(conditional, labels, self.num_classes, scale)
+
+    def create_state(self, rng: jax.Array, example_batch: Batch) -> TrainState:
+        del example_batch
+        k_init, k_state = jax.random.split(rng)
+        x = jnp.zeros((1,) + self.spec.image_shape, jnp.float32)
+        labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
+        params = self.net.init(k_init, x, jnp.zeros((1,), jnp.int32), labels)["params"]
+        o = self.config.optim
+        return TrainState.create(params, self.tx, k_state, ema_decay=o.ema_decay, ema_warmup=o.ema_warmup)
+
+    def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        k_t, k_eps, k_drop, k_label, k_flip = jax.random.split(state.step_rng(), 5)
+        x0 = to_model_input(batch["image"], "scale11")
+        if self.config.diffusion.random_flip:
+            flip = jax.random.bernoulli(k_flip, 0.5, (x0.shape[0], 1, 1, 1))
+            x0 = jnp.where(flip, x0[:, :, ::-1], x0)
+        t = jax.random.randint(k_t, (x0.shape[0],), 0, self.schedule.num_steps)
+        eps = jax.random.normal(k_eps, x0.shape, jnp.float32)
+        xt = process.q_sample(self.schedule, x0, t, eps)
+        labels = None
+        if self.num_classes:
+            drop = jax.random.bernoulli(k_label, self.config.model.label_dropout, batch["label"].shape)
+            labels = jnp.where(drop, self.num_classes, batch["label"])
+        target = process.regression_target(self.parameterisation, self.schedule, x0, t, eps)
+
+        def loss_fn(params: Any) -> jax.Array:
+            out = self.net.apply({"params": params}, xt, t, labels, train=True, rngs={"dropout": k_drop})
+            return jnp.mean(losses.simple_loss(out, target))
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        return state.apply_gradients(grads), {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+    def sample(self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None) -> jax.Array:
+        """`num` images in [0, 1] from `sample.sampler`; class-conditional models cycle through the
+        classes unless `labels` (num,) are given."""
+        return (self._sample_model_space(params, rng, num, labels) + 1.0) / 2.0
+
+    def _sample_model_space(
+        self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None, trajectory: bool = False
+    ) -> Any:
+        s = self.config.sample
+        if self.num_classes and labels is None:
+            labels = jnp.arange(num) % self.num_classes
+        shape = (num,) + self.spec.image_shape
+        denoise = self.denoiser(params, labels)
+        if s.sampler == "ddpm":
+            return samplers.ddpm_sample(
+                denoise, self.schedule, rng, shape, self.parameterisation, s.variance, s.clip_x0, trajectory
+            )
+        return samplers.ddim_sample(
+            denoise, self.schedule, rng, shape, s.steps, s.eta, self.parameterisation, s.clip_x0, trajectory
+        )
+
+    def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures:
+        """Samples (one row per class for a class-conditional model) and the reverse process of 8 of
+        them: PICTURE_TRAJECTORY_FRAMES frames from noise to image."""
+        del batch
+        if self.num_classes:
+            per_class = max(1, self.config.train.num_grid_samples // self.num_classes)
+            labels = jnp.repeat(jnp.arange(self.num_classes), per_class)
+            grid = (self.sample(params, rng, labels.shape[0], labels), per_class)
+        else:
+            grid = (self.sample(params, rng, self.config.train.num_grid_samples), 0)
+        labels = jnp.arange(8) % self.num_classes if self.num_classes else None
+        _, path = self._sample_model_space(params, jax.random.fold_in(rng, 1), 8, labels, trajectory=True)
+        frames = jnp.linspace(0, path.shape[0] - 1, PICTURE_TRAJECTORY_FRAMES).astype(jnp.int32)
+        strip = jnp.clip((jnp.swapaxes(path[frames], 0, 1) + 1.0) / 2.0, 0.0, 1.0)
+        return {"samples": grid, "reverse_process": (strip.reshape((-1,) + self.spec.image_shape), PICTURE_TRAJECTORY_FRAMES)}
+
+    # ----------------------------------------------------------------- evaluation
+    @functools.partial(jax.jit, static_argnums=0)
+    def _eval_batch(self, params: Any, batch: Batch, rng: jax.Array, with_bound: jax.Array) -> dict[str, jax.Array]:
+        k_t, k_eps, k_bound = jax.random.split(rng, 3)
+        x0 = to_model_input(batch["image"], "scale11")
+        mask = batch["mask"]
+        labels = batch["label"] if self.num_classes else None
+        t = jax.random.randint(k_t, (x0.shape[0],), 0, self.schedule.num_steps)
+        eps = jax.random.normal(k_eps, x0.shape, jnp.float32)
+        out = self.net.apply({"params": params}, process.q_sample(self.schedule, x0, t, eps), t, labels)
+        target = process.regression_target(self.parameterisation, self.schedule, x0, t, eps)
+        sums = {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask)}
+
+        def denoise(x: jax.Array, tt: jax.Array) -> jax.Array:
+            return self.net.apply({"params": params}, x, tt, labels)
+
+        def bound(_: None) -> jax.Array:
+            variance = self.config.sample.variance
+            total = losses.variational_bound(denoise, self.schedule, x0, k_bound, self.parameterisation, variance)["total"]
+            return jnp.sum(total * mask)
+
+        sums["bound_nats"] = jax.lax.cond(with_bound, bound, lambda _: jnp.zeros(()), None)
+        return sums
+
+    def evaluate(self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None) -> dict[str, float]:
+        """Test L_simple at random timesteps; the variational bound (nats and bits/dim) on the first
+        `eval.bound_examples` test images (whole batches)."""
+        del probe_batches
+        params = state.eval_params
+        rng = jax.random.PRNGKey(self.config.sample.seed)
+        totals = {"loss": 0.0, "count": 0.0, "bound_nats": 0.0, "bound_count": 0.0}
+        for i, batch in enumerate(batches):
+            with_bound = totals["bound_count"] < self.config.eval.bound_examples
+            sums = fetch(self._eval_batch(params, batch, jax.random.fold_in(rng, i), jnp.asarray(with_bound)))
+            totals["loss"] += float(sums["loss"])
+            totals["count"] += float(sums["count"])
+            if with_bound:
+                totals["bound_nats"] += float(sums["bound_nats"])
+                totals["bound_count"] += float(sums["count"])
+        results = {"loss": totals["loss"] / totals["count"], "num_examples": totals["count"]}
+        if totals["bound_count"]:
+            nats = totals["bound_nats"] / totals["bound_count"]
+            dims = math.prod(self.spec.image_shape)
+            results.update(
+                bound_nats=nats, bits_per_dim=float(discrete_bits_per_dim(nats, dims)), bound_examples=totals["bound_count"]
+            )
+        return results
+
+
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> DDPMTask:
+    return DDPMTask(config, spec)
