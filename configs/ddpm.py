@@ -2,8 +2,10 @@
 
 Presets:
   smoke        tiny UNet, T = 50, a few steps on mnist5k: the test suite's one-step check.
-  demo         small UNet (channels 32, mults (1, 2, 2), attention at 7x7) on the built-in mnist5k
-               digits, T = 1000 linear, Adam 2e-4, batch 64, EMA 0.999; pictures with 50 DDIM steps.
+  demo         small UNet (channels 16, mults (1, 2, 2), attention at 7x7) on the built-in mnist5k
+               digits, T = 1000 linear, Adam 2e-4, batch 64, EMA 0.999, 3000 steps; pictures with 50
+               DDIM steps. Measured: ~19 min on 2 cores, test L_simple 0.029; samples are rough (about
+               two thirds digits with `sample.sampler=ddpm`, fewer with 50 DDIM steps).
   demo_cond    demo, class-conditional (label dropout 0.1), sampled with guidance w = 1.
   mnist        the demo network at channels 64 with 2 res blocks on real MNIST (tfds).
   cifar10      the paper's CIFAR-10 model and training: channels 128, mults (1, 2, 2, 2), 2 res blocks,
@@ -28,7 +30,7 @@ def _ddpm_base() -> ml_collections.ConfigDict:
     c = common.base_config()
     c.task = "ddpm"
     c.model = ml_collections.ConfigDict()
-    c.model.channels = 32
+    c.model.channels = 16
     c.model.channel_mults = (1, 2, 2)
     c.model.num_res_blocks = 1
     c.model.attention_resolutions = (7,)
@@ -51,7 +53,7 @@ def _ddpm_base() -> ml_collections.ConfigDict:
     c.optim.lr = 2e-4
     c.optim.ema_decay = 0.999
     c.optim.ema_warmup = True
-    c.train.num_steps = 4000
+    c.train.num_steps = 3000
     c.train.log_every = 100
     c.train.checkpoint_every = 1000
     c.train.sample_every = 1000
