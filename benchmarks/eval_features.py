@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,6 +43,7 @@ from configs import vae as vae_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
 from jaxgen.eval import features, inception_weights, sample_quality  # noqa: E402
 from jaxgen.eval.features import FeatureNetwork  # noqa: E402
+from jaxgen.train.loop import Experiment  # noqa: E402
 
 
 def throughput(network: FeatureNetwork, shape: tuple[int, ...], repeats: int) -> dict[str, float]:
@@ -80,26 +82,22 @@ def peer_inception(peer_python: str, batches: str, repeats: int) -> dict[str, ob
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def quiet_config(module, preset: str, workdir: str, **overrides: object):  # noqa: ANN001, ANN201
+def single_device_experiment(module: types.ModuleType, preset: str, workdir: str) -> Experiment:
+    """The preset's experiment on one CPU device, without the persistent compilation cache (so compile
+    times are cold) or a progress bar."""
     config = module.get_config(preset)
     with config.unlocked():
         config.train.compilation_cache_dir = ""
         config.train.progress_bar = False
-        for key, value in overrides.items():
-            node = config
-            *parents, leaf = key.split(".")
-            for part in parents:
-                node = node[part]
-            node[leaf] = value
     return run.build_experiment(config, workdir, devices=jax.devices()[:1])
 
 
 def fid_d_protocol(num_samples: int) -> dict[str, float]:
     """Every stage of `--mode eval`'s sample-quality protocol with the in-domain classifier."""
     with tempfile.TemporaryDirectory() as tmp:
-        classifier = quiet_config(classifier_configs, "mnist5k", f"{tmp}/classifier")
+        classifier = single_device_experiment(classifier_configs, "mnist5k", f"{tmp}/classifier")
         network = classifier.task.feature_network(classifier.init_state(), f"{tmp}/classifier")
-        vae = quiet_config(vae_configs, "demo", f"{tmp}/vae")
+        vae = single_device_experiment(vae_configs, "demo", f"{tmp}/vae")
         state = vae.init_state()
         wait_quiet()
         watch, stages = LoadWatch(), {}
@@ -134,7 +132,7 @@ def main() -> None:
     report["fid_d_protocol"] = fid_d_protocol(args.num_samples)
     report["fid_d_protocol"]["peak_rss_mib"] = peak_rss_mib()  # before Inception's large batches
     with tempfile.TemporaryDirectory() as tmp:
-        classifier = quiet_config(classifier_configs, "mnist5k", tmp)
+        classifier = single_device_experiment(classifier_configs, "mnist5k", tmp)
         network = classifier.task.feature_network(classifier.init_state(), tmp)
         report["classifier"] = [throughput(network, (b, 28, 28, 1), 10) for b in (512,)]
     if inception_weights.default_weights_path() is not None:
