@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import LoadWatch, median_time, peak_rss_mib, wait_quiet  # noqa: E402
