@@ -14,6 +14,8 @@ Presets:
                1e-4..0.02, eps prediction, L_simple. Published: FID 3.17, IS 9.46, NLL <= 3.75 bits/dim.
   cifar10_cond the same, class-conditional with label dropout 0.1, guidance w = 0.3.
   celeba64     CelebA 64x64 (DDIM paper's model: mults (1, 2, 2, 2, 4), attention at 16x16).
+Loss: `diffusion.parameterisation` eps | x0 | v; `diffusion.loss_weighting` none (L_simple) | min_snr
+(gamma `diffusion.min_snr_gamma`) | truncated_snr | vlb (the bound's own per-timestep weights).
 Sampling: `--config.sample.sampler=ddim --config.sample.steps=50 --config.sample.eta=0.0`
 (`sample.sampler=ddpm` runs all T ancestral steps; `sample.guidance_scale` for conditional models).
 
@@ -45,6 +47,8 @@ def _ddpm_base() -> ml_collections.ConfigDict:
     c.diffusion.beta_start = 1e-4
     c.diffusion.beta_end = 0.02
     c.diffusion.parameterisation = "eps"  # eps | x0 | v
+    c.diffusion.loss_weighting = "none"  # none (L_simple) | min_snr | truncated_snr | vlb (diffusion/losses.py)
+    c.diffusion.min_snr_gamma = 5.0
     c.diffusion.random_flip = False
 
     c.data.preprocess = "scale11"

@@ -2,7 +2,7 @@
 
 - L_simple (Ho et al. eq. 14): E_{t, x_0, eps} || target - f_theta(x_t, t) ||^2, the target being eps, x_0
   or v by parameterisation, averaged over pixels; `weights` (per example, e.g. a function of t) is the
-  per-timestep weighting hook.
+  per-timestep weighting hook, and `timestep_weights` gives the weightings of the literature.
 - The bound L = L_T + sum_{t=2}^T L_{t-1} + L_0 (Ho et al. eq. 5) in nats per example, with
   L_T = KL(q(x_T | x_0) || N(0, I)), L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t)) and
   L_0 = -log p_theta(x_0 | x_1) under the discretised Gaussian decoder over 256 levels of [-1, 1].
@@ -20,12 +20,52 @@ from jaxgen.diffusion.schedules import Schedule
 
 DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]  # (x_t, t) -> network output
 VARIANCES = ("beta", "tilde_beta")
+WEIGHTINGS = ("none", "min_snr", "truncated_snr", "vlb")
 
 
 def simple_loss(output: jax.Array, target: jax.Array, weights: jax.Array | None = None) -> jax.Array:
     """Per-example mean squared error over pixels, times `weights` (B,) when given: (B,)."""
     per_example = jnp.mean(jnp.square(output.astype(jnp.float32) - target), axis=tuple(range(1, output.ndim)))
     return per_example if weights is None else per_example * weights
+
+
+def signal_to_noise(schedule: Schedule, t: jax.Array) -> jax.Array:
+    """SNR(t) = alpha_bar_t / (1 - alpha_bar_t): (B,)."""
+    return schedule.alpha_bar[t] / (1.0 - schedule.alpha_bar[t])
+
+
+def timestep_weights(
+    weighting: str, schedule: Schedule, t: jax.Array, parameterisation: str, *, num_dims: int = 1,
+    variance: str = "beta", min_snr_gamma: float = 5.0,
+) -> jax.Array:
+    """Per-example weights (B,) for `simple_loss` of a `parameterisation` network, so that the weighted
+    loss is lambda(t) || x_0 - x_0_hat ||^2 averaged over pixels, with lambda(t):
+
+    - none: the unweighted L_simple of the parameterisation (lambda = SNR for eps, 1 for x0, SNR + 1 for v);
+    - min_snr: min(SNR, gamma) (Hang et al. 2023, gamma = `min_snr_gamma`);
+    - truncated_snr: max(SNR, 1) (Salimans & Ho 2022);
+    - vlb: coef_x0_t^2 / (2 sigma_t^2) * num_dims, so that for t > 0 (0-based) the weighted loss differs from
+      the bound's L_{t-1} (in nats summed over the `num_dims` dimensions, sigma_t^2 from `variance`) only by a
+      constant: Ho et al.'s "true variational bound" ablation, eq. 12 for eps.
+
+    The network's squared error is || x_0 - x_0_hat ||^2 times SNR (eps), 1 (x0) or SNR + 1 (v) at the same
+    x_t, so each weight is lambda(t) divided by that factor.
+    """
+    snr = signal_to_noise(schedule, t)
+    factor = {"eps": snr, "x0": jnp.ones_like(snr), "v": snr + 1.0}.get(parameterisation)
+    if factor is None:
+        raise ValueError(f"unknown parameterisation '{parameterisation}'; choose one of {process.PARAMETERISATIONS}")
+    if weighting == "none":
+        return jnp.ones_like(snr)
+    if weighting == "min_snr":
+        lam = jnp.minimum(snr, min_snr_gamma)
+    elif weighting == "truncated_snr":
+        lam = jnp.maximum(snr, 1.0)
+    elif weighting == "vlb":
+        lam = num_dims * jnp.square(schedule.posterior_coef_x0[t]) * 0.5 * jnp.exp(-model_log_variance(schedule, variance)[t])
+    else:
+        raise ValueError(f"unknown loss weighting '{weighting}'; choose one of {WEIGHTINGS}")
+    return lam / factor
 
 
 def normal_kl(mean1: jax.Array, log_var1: jax.Array, mean2: jax.Array, log_var2: jax.Array) -> jax.Array:

@@ -2,7 +2,8 @@
 
 Training (Algorithm 1): x_0 from the data in [-1, 1], t ~ U{1..T}, eps ~ N(0, I),
 loss = || target - f_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2 averaged over
-pixels (L_simple), the target being eps, x_0 or v (`diffusion.parameterisation`). Class-conditional
+pixels (L_simple), the target being eps, x_0 or v (`diffusion.parameterisation`), optionally weighted
+per timestep (`diffusion.loss_weighting`: min-SNR, truncated SNR or the bound's own weights). Class-conditional
 models see the null class with probability `model.label_dropout` (Ho & Salimans 2022).
 
 Sampling uses the EMA parameters and `sample.sampler` (ddpm: Algorithm 2; ddim: `sample.steps`
@@ -42,6 +43,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     d, m, s = config.diffusion, config.model, config.sample
     check_choice(config, "diffusion.schedule", SCHEDULES)
     check_choice(config, "diffusion.parameterisation", process.PARAMETERISATIONS)
+    check_choice(config, "diffusion.loss_weighting", losses.WEIGHTINGS)
+    check_positive(config, "diffusion.min_snr_gamma")
     check_choice(config, "sample.sampler", SAMPLERS)
     check_choice(config, "sample.variance", losses.VARIANCES)
     for key in ("diffusion.num_steps", "model.channels", "model.num_res_blocks", "sample.steps"):
@@ -131,13 +134,23 @@ class DDPMTask:
             drop = jax.random.bernoulli(k_label, self.config.model.label_dropout, batch["label"].shape)
             labels = jnp.where(drop, self.num_classes, batch["label"])
         target = process.regression_target(self.parameterisation, self.schedule, x0, t, eps)
+        weights = self._loss_weights(t)
 
         def loss_fn(params: Any) -> jax.Array:
             out = self.net.apply({"params": params}, xt, t, labels, train=True, rngs={"dropout": k_drop})
-            return jnp.mean(losses.simple_loss(out, target))
+            return jnp.mean(losses.simple_loss(out, target, weights))
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         return state.apply_gradients(grads), {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+    def _loss_weights(self, t: jax.Array) -> jax.Array | None:
+        d = self.config.diffusion
+        if d.loss_weighting == "none":
+            return None
+        return losses.timestep_weights(
+            d.loss_weighting, self.schedule, t, self.parameterisation, num_dims=math.prod(self.spec.image_shape),
+            variance=self.config.sample.variance, min_snr_gamma=d.min_snr_gamma,
+        )
 
     def sample(self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None) -> jax.Array:
         """`num` images in [0, 1] from `sample.sampler`; class-conditional models cycle through the

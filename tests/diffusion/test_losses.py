@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxgen.diffusion import from_betas, losses
+from jaxgen.diffusion import from_betas, losses, process
 
 LEVELS = np.linspace(-1.0, 1.0, 256)
 
@@ -16,6 +16,57 @@ def test_simple_loss_is_the_pixel_mean_squared_error_with_weights():
     out, target = jnp.ones((2, 3, 3, 1)), jnp.zeros((2, 3, 3, 1))
     np.testing.assert_allclose(losses.simple_loss(out, target), [1.0, 1.0])
     np.testing.assert_allclose(losses.simple_loss(out, target, jnp.array([0.5, 2.0])), [0.5, 2.0])
+
+
+def _network_errors(parameterisation, seed=0):
+    """A 20-step schedule, x_0, t, x_t and two arbitrary network outputs with their regression target."""
+    schedule = from_betas(np.linspace(0.01, 0.3, 20))
+    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+    x0 = jax.random.uniform(keys[0], (6, 4, 4, 1), minval=-1.0, maxval=1.0)
+    eps = jax.random.normal(keys[1], x0.shape)
+    t = jnp.array([1, 2, 5, 9, 14, 19])
+    outputs = [jax.random.normal(k, x0.shape) for k in keys[2:]]
+    return schedule, x0, t, eps, outputs, process.regression_target(parameterisation, schedule, x0, t, eps)
+
+
+@pytest.mark.parametrize("parameterisation", ["eps", "x0", "v"])
+@pytest.mark.parametrize("weighting", ["none", "min_snr", "truncated_snr"])
+def test_timestep_weights_give_lambda_times_the_x0_error(weighting, parameterisation):
+    """weights * L_simple equals lambda(t) * mean || x_0 - x_0_hat ||^2, with x_0_hat implied by the output
+    and lambda from the papers in float64 (the none row: L_simple itself in x_0 units)."""
+    schedule, x0, t, eps, (out, _), target = _network_errors(parameterisation)
+    weights = losses.timestep_weights(weighting, schedule, t, parameterisation, min_snr_gamma=5.0)
+    weighted = weights * losses.simple_loss(out, target)
+    alpha_bar = np.cumprod(1.0 - np.linspace(0.01, 0.3, 20))[np.asarray(t)]
+    snr = alpha_bar / (1.0 - alpha_bar)
+    lam = {
+        "none": {"eps": snr, "x0": np.ones_like(snr), "v": snr + 1.0}[parameterisation],
+        "min_snr": np.minimum(snr, 5.0),
+        "truncated_snr": np.maximum(snr, 1.0),
+    }[weighting]
+    xt = process.q_sample(schedule, x0, t, eps)
+    x0_hat, _ = process.predict_x0_eps(parameterisation, schedule, out, xt, t)
+    x0_error = np.mean(np.square(np.asarray(x0 - x0_hat, np.float64)), axis=(1, 2, 3))
+    np.testing.assert_allclose(weighted, lam * x0_error, rtol=2e-4)
+
+
+@pytest.mark.parametrize("variance", ["beta", "tilde_beta"])
+@pytest.mark.parametrize("parameterisation", ["eps", "x0", "v"])
+def test_vlb_weights_reproduce_the_bound_terms(parameterisation, variance):
+    """With the vlb weighting, the weighted loss of two different outputs differs exactly as the bound's
+    L_{t-1} terms (t > 0) do: the weight is the bound's up to the model-free variance terms."""
+    schedule, x0, t, eps, outputs, target = _network_errors(parameterisation, seed=1)
+    dims = int(np.prod(x0.shape[1:]))
+    weights = losses.timestep_weights("vlb", schedule, t, parameterisation, num_dims=dims, variance=variance)
+    weighted = [weights * losses.simple_loss(out, target) for out in outputs]
+    terms = [losses.bound_term(lambda x, tt, o=out: o, schedule, x0, t, eps, parameterisation, variance) for out in outputs]
+    np.testing.assert_allclose(weighted[0] - weighted[1], terms[0] - terms[1], rtol=1e-3, atol=1e-3)
+
+
+def test_unknown_weighting_is_one_clear_error():
+    schedule = from_betas(np.linspace(0.01, 0.3, 20))
+    with pytest.raises(ValueError, match="unknown loss weighting 'snr2'"):
+        losses.timestep_weights("snr2", schedule, jnp.array([1]), "eps")
 
 
 @pytest.mark.parametrize("mean, log_scale", [(0.1, math.log(0.05)), (0.9, math.log(0.3)), (-3.0, 0.0), (0.0, math.log(1e-3))])

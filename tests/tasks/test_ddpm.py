@@ -28,6 +28,20 @@ def test_train_step_traces_once_and_lowers_the_loss_on_a_fixed_batch():
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])  # eps-prediction MSE starts near 1
 
 
+def test_loss_weighting_reaches_the_train_step():
+    """min-SNR weights for eps are min(SNR, gamma) / SNR: 1 everywhere when gamma exceeds every SNR (the
+    step's loss is L_simple's), and below 1e-3 when gamma is 1e-9 times smaller than the smallest SNR."""
+    def first_loss(**overrides):
+        task, config = smoke_task(**overrides)
+        state = task.create_state(jax.random.PRNGKey(0), {})
+        batch = data.open_source(config.data, "train").read(np.arange(16))
+        return float(jax.jit(task.train_step)(state, {k: jnp.asarray(v) for k, v in batch.items()})[1]["loss"])
+
+    plain = first_loss()
+    assert first_loss(**{"diffusion.loss_weighting": "min_snr", "diffusion.min_snr_gamma": 1e9}) == pytest.approx(plain, rel=1e-5)
+    assert first_loss(**{"diffusion.loss_weighting": "min_snr", "diffusion.min_snr_gamma": 1e-9}) < 1e-3 * plain
+
+
 def test_evaluate_reports_loss_and_bound_in_bits_per_dim(tmp_path):
     config = ddpm_config("smoke")
     run.train(config, tmp_path)
@@ -72,6 +86,8 @@ def test_impossible_models_name_the_key(overrides, message):
         ("sample.guidance_scale=2.0", "needs a class-conditional model"),
         ("sample.steps=60", "exceeds diffusion.num_steps=50"),
         ("diffusion.parameterisation=score", "diffusion.parameterisation"),
+        ("diffusion.loss_weighting=snr", "diffusion.loss_weighting"),
+        ("diffusion.min_snr_gamma=0.0", "diffusion.min_snr_gamma"),
     ],
 )
 def test_config_errors(override, message):
