@@ -65,8 +65,9 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> None:
     del argv
-    from jaxgen.train.runtime import initialize_distributed, log_devices, quiet_library_logs
+    from jaxgen.train.runtime import initialize_distributed, log_devices, prefer_plain_cpu_kernels, quiet_library_logs
 
+    prefer_plain_cpu_kernels()  # before anything creates the JAX backend
     quiet_library_logs()
     initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     log_devices()

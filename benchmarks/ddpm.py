@@ -38,13 +38,16 @@ import numpy as np  # noqa: E402
 from benchmarks.machine import LoadWatch, median_time, peak_rss_mib, wait_quiet  # noqa: E402
 from configs import ddpm as ddpm_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
+from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
 from jaxgen.diffusion import from_betas, samplers  # noqa: E402
 
+PLAIN_CPU_KERNELS = prefer_plain_cpu_kernels()  # as launch.py does, before the backend starts
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "diffusers_ddpm.py"
 PEER_OVERRIDES = (
     "data.image_size=32,model.channels=64,model.channel_mults=(1,2,2),model.num_res_blocks=2,"
     "model.attention_resolutions=(16,),model.mid_attention=False,model.dropout=0.0,optim.name=adamw,optim.lr=1e-4,"
-    "optim.ema_decay=0.0,data.batch_size=64,data.eval_batch_size=64"
+    "optim.ema_decay=0.0,optim.warmup_steps=0,diffusion.parameterisation=eps,diffusion.schedule=linear,"
+    "data.batch_size=64,data.eval_batch_size=64"
 )
 
 
@@ -126,7 +129,9 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--sample-steps", type=int, default=1000)
     args = parser.parse_args()
-    report: dict[str, object] = {"jax": jax.__version__, "matmul_peak_gflops": matmul_peak_gflops()}
+    report: dict[str, object] = {
+        "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS, "matmul_peak_gflops": matmul_peak_gflops(),
+    }
     report["ours"] = ours(args.train_steps, args.sample_steps)
     train = report["ours"]["train"]
     train["mfu"] = train["achieved_gflops"] / report["matmul_peak_gflops"]

@@ -1,4 +1,4 @@
-"""Test set-up: 8 fake CPU devices (before jax is imported) and a persistent compilation cache."""
+"""Test set-up: 8 fake CPU devices (before jax is imported), launch.py's CPU kernels, a persistent compilation cache."""
 import os
 import pathlib
 import sys
@@ -10,8 +10,9 @@ sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
 
-from jaxgen.train.runtime import enable_compilation_cache  # noqa: E402
+from jaxgen.train.runtime import enable_compilation_cache, prefer_plain_cpu_kernels  # noqa: E402
 
+prefer_plain_cpu_kernels()  # the kernels launch.py uses, so in-process runs match launched ones bit for bit
 TEST_CACHE = ROOT / ".cache" / "xla-tests"
 enable_compilation_cache(str(TEST_CACHE))
 assert jax.device_count() == 8, "tests expect 8 fake CPU devices; was jax imported before conftest?"

@@ -7,9 +7,10 @@ import ml_collections
 
 from configs import classifier as classifier_configs
 from configs import ddpm as ddpm_configs
+from configs import gan as gan_configs
 from configs import vae as vae_configs
 
-CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs}
+CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
@@ -18,6 +19,11 @@ def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.Con
 
 def ddpm_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
     return make_config(ddpm_configs, preset, **overrides)
+
+
+def gan_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
+    """`preset` may carry the loss and architecture choices: gan_config("smoke,loss=wgan_gp")."""
+    return make_config(gan_configs, preset, **overrides)
 
 
 def classifier_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:

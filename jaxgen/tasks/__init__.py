@@ -9,7 +9,7 @@ from jaxgen.data import DatasetSpec
 from jaxgen.train.contract import Pictures, Task
 from jaxgen.validation import ConfigError
 
-FAMILIES = {"vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier", "ddpm": "jaxgen.tasks.ddpm"}
+FAMILIES = {"vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier", "ddpm": "jaxgen.tasks.ddpm", "gan": "jaxgen.tasks.gan"}
 
 __all__ = ["FAMILIES", "Pictures", "Task", "get_task", "validate"]
 

@@ -45,3 +45,18 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Gr
     if optim.weight_decay > 0 and optim.name != "adamw":
         chain.append(optax.add_decayed_weights(optim.weight_decay))
     return optax.chain(*chain, core)
+
+
+def per_part(parts: dict[str, optax.GradientTransformation]) -> optax.GradientTransformation:
+    """One optimiser per top-level entry of a dict of parameters, with its own state under the same key
+    (a GAN's generator and discriminator). `update` updates every part; a family that updates one part
+    at a time calls that part's transformation on `opt_state[name]` itself."""
+
+    def init(params: dict) -> dict:
+        return {name: tx.init(params[name]) for name, tx in parts.items()}
+
+    def update(grads: dict, state: dict, params: dict | None = None) -> tuple[dict, dict]:
+        out = {name: tx.update(grads[name], state[name], None if params is None else params[name]) for name, tx in parts.items()}
+        return {name: u for name, (u, _) in out.items()}, {name: s for name, (_, s) in out.items()}
+
+    return optax.GradientTransformation(init, update)

@@ -1,0 +1,96 @@
+"""DCGAN training against plain PyTorch (../shared/peers/torch_vae_gan.py's DCGAN). Prints JSON.
+
+    python benchmarks/gan.py --peer-python /path/to/venv-with-torch/bin/python [--steps 30] [--batch 128]
+
+Both sides train the same model: pytorch/examples' 28x28 DCGAN (G 759,680 and D 138,624 parameters), the
+non-saturating loss, Adam 2e-4 with b1 0.5 for both players, one D update (real + fake) and one G update
+per step, float32 on the machine's 2 cores. Ours is configs/gan.py's demo preset through the GAN task's
+jitted train_step on one CPU device; the peer times its eager step on fixed synthetic tensors.
+Reported: compile s, median step s, images/s, XLA's FLOP count, model FLOP utilisation against the
+measured float32 matmul peak, peak RSS, and the peer's images/s with the ratio, measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.ddpm import compile_seconds, matmul_peak_gflops  # noqa: E402
+from benchmarks.machine import median_time, peak_rss_mib, wait_quiet  # noqa: E402
+from configs import gan as gan_configs  # noqa: E402
+from jaxgen import run  # noqa: E402
+from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
+
+PLAIN_CPU_KERNELS = prefer_plain_cpu_kernels()  # as launch.py does, before the backend starts
+PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "torch_vae_gan.py"
+
+
+def ours(batch_size: int, steps: int) -> dict[str, object]:
+    config = gan_configs.get_config(f"demo,data.batch_size={batch_size}")
+    with tempfile.TemporaryDirectory() as tmp:
+        experiment = run.build_experiment(config, tmp, devices=jax.devices()[:1])
+        task = experiment.task
+        state = experiment.init_state()
+        batch = {k: jnp.asarray(v) for k, v in experiment.train_source.read(np.arange(batch_size)).items()}
+        count = lambda tree: int(sum(x.size for x in jax.tree.leaves(tree)))  # noqa: E731
+        report: dict[str, object] = {
+            "params_G": count(state.params["generator"]), "params_D": count(state.params["discriminator"]),
+        }
+        wait_quiet()
+        compile_s, step = compile_seconds(task.train_step, state, batch)
+        flops = float(step.cost_analysis()["flops"])
+        holder = {"state": state}
+
+        def one_step() -> None:
+            holder["state"], metrics = step(holder["state"], batch)
+            jax.block_until_ready(metrics)
+
+        seconds, load = median_time(one_step, steps, warmup=3)
+        report.update(
+            batch=batch_size, compile_s=compile_s, step_s=seconds, images_per_s=batch_size / seconds,
+            flops_per_step=flops, achieved_gflops=flops / seconds / 1e9, other_load=load,
+        )
+    return report
+
+
+def peer(peer_python: str, batch_size: int) -> dict[str, object]:
+    wait_quiet()
+    command = [peer_python, str(PEER_SCRIPT), "--threads", "2", "--batch", str(batch_size)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["results"]["dcgan"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peer-python", default="")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    report: dict[str, object] = {
+        "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS, "matmul_peak_gflops": matmul_peak_gflops(),
+    }
+    report["ours"] = ours(args.batch, args.steps)
+    report["ours"]["mfu"] = report["ours"]["achieved_gflops"] / report["matmul_peak_gflops"]
+    report["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(report), file=sys.stderr, flush=True)  # ours survives a failing peer run
+    if args.peer_python:
+        theirs = peer(args.peer_python, args.batch)
+        report["peer"] = {k: theirs.get(k) for k in ("params_G", "params_D", "median_s", "images_per_s")}
+        report["ratio_images_per_s"] = report["ours"]["images_per_s"] / theirs["images_per_s"]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""GANs: `--config configs/gan.py:PRESET[,loss=LOSS][,arch=ARCH][,key=value...]`.
+
+`loss=` picks a row of the loss table (jaxgen/tasks/gan.py) together with its paper's optimisers and
+constants; `arch=` mlp | dcgan. Both apply before the `key=value` overrides, so those win.
+
+  loss      optimisers (G / D)                               constants
+  gan       Adam 2e-4, b1 0.5 / same (Radford et al.)        generator_loss non_saturating | minimax
+  lsgan     Adam 2e-4, b1 0.5 / same (Mao et al.)
+  wgan      RMSProp 5e-5 / same (Arjovsky et al.)            n_critic 5, clip 0.01
+  wgan_gp   Adam 1e-4, b1 0, b2 0.9 / same (Gulrajani)       n_critic 5, penalty 10, layer-norm critic
+  dragan    Adam 1e-4, b1 0.5 / same (Kodali et al.)         penalty 10, layer-norm D
+  cgan      Adam 2e-4, b1 0.5 / same                         one-hot class to G and D
+  infogan   Adam 1e-3 / 2e-4, b1 0.5 (Chen et al.)           10-way categorical + 2 continuous codes, weight 1
+  acgan     Adam 2e-4, b1 0.5 / same (Odena et al.)          class cross-entropy weight 1
+  ebgan     Adam 1e-3, b1 0.5 / same (Zhao et al.)           margin 1 on the per-pixel MSE, PT weight 0.1
+  began     Adam 1e-4, b1 0.5 / same (Berthelot et al.)      gamma 0.5, lambda_k 1e-3, L1 energy
+
+Presets:
+  smoke          tiny DCGAN on mnist5k, batch 16, 2 steps: the test suite's one-step check.
+  demo           DCGAN, non-saturating loss, on the built-in mnist5k digits: batch 64, 2000 steps.
+  mnist          DCGAN (width 64) on MNIST, batch 64, 50k steps (Lucic et al.'s setting: batch 64).
+  mnist_mlp      Goodfellow et al.'s MLP GAN on MNIST (maxout D with dropout), batch 100.
+  fashion_mnist  the mnist preset on Fashion-MNIST.
+  cifar10        DCGAN 32x32, batch 64, 100k steps; Inception FID/IS in eval.
+  celeb_a        DCGAN 64x64 on CelebA (Radford et al.: batch 128), 100k steps.
+
+Example: python launch.py --config configs/gan.py:demo --workdir runs/gan-demo
+         python launch.py --config configs/gan.py:mnist,loss=wgan_gp --workdir runs/wgan-gp-mnist
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from configs import common
+
+LOSS_SETTINGS: dict[str, dict[str, object]] = {
+    "gan": {},
+    "lsgan": {},
+    "wgan": {
+        "optim.name": "rmsprop", "optim.lr": 5e-5, "optim_d.name": "rmsprop", "optim_d.lr": 5e-5, "gan.n_critic": 5,
+    },
+    "wgan_gp": {
+        "optim.lr": 1e-4, "optim.b1": 0.0, "optim.b2": 0.9, "optim_d.lr": 1e-4, "optim_d.b1": 0.0, "optim_d.b2": 0.9,
+        "gan.n_critic": 5, "gan.penalty_weight": 10.0, "model.d_norm": "layer",
+    },
+    "dragan": {"optim.lr": 1e-4, "optim_d.lr": 1e-4, "gan.penalty_weight": 10.0, "model.d_norm": "layer"},
+    "cgan": {},
+    "infogan": {"optim.lr": 1e-3, "gan.z_dim": 62, "gan.categorical_codes": 10, "gan.continuous_codes": 2},
+    "acgan": {},
+    "ebgan": {"optim.lr": 1e-3, "optim_d.lr": 1e-3},
+    "began": {"optim.lr": 1e-4, "optim_d.lr": 1e-4},
+}
+
+
+def _gan_base() -> ml_collections.ConfigDict:
+    c = common.base_config()
+    c.task = "gan"
+    c.gan = ml_collections.ConfigDict()
+    c.gan.loss = "gan"
+    c.gan.generator_loss = "non_saturating"  # non_saturating | minimax (the log-loss rows)
+    c.gan.z_dim = 100
+    c.gan.n_critic = 1  # D updates per G update; data.batch_size = n_critic * D's minibatch
+    c.gan.clip = 0.01  # WGAN's weight clipping
+    c.gan.penalty_weight = 10.0  # lambda of WGAN-GP / DRAGAN
+    c.gan.r1_weight = 0.0  # gamma of the zero-centred gradient penalty on real data (0: off)
+    c.gan.label_smoothing = 0.0  # one-sided: real target 1 - s
+    c.gan.instance_noise = 0.0  # initial std of Gaussian noise on D's inputs, annealed to 0
+    c.gan.info_weight = 1.0
+    c.gan.categorical_codes = 0
+    c.gan.continuous_codes = 0
+    c.gan.aux_weight = 1.0  # ACGAN's class term
+    c.gan.margin = 1.0  # EBGAN's m, on the per-pixel mean squared reconstruction error
+    c.gan.pt_weight = 0.1
+    c.gan.began_gamma = 0.5
+    c.gan.began_lambda_k = 1e-3
+
+    c.model = ml_collections.ConfigDict()
+    c.model.arch = "dcgan"  # mlp | dcgan
+    c.model.width = 64  # DCGAN channels at the highest resolution (D) / before the output (G)
+    c.model.d_norm = "batch"  # batch | layer | none (D's normalisation)
+    c.model.embedding_dim = 64  # autoencoder D's code (EBGAN/BEGAN)
+    c.model.mlp_hidden = 1200
+    c.model.maxout_units = 240
+    c.model.maxout_pieces = 5
+    c.model.dropout = 0.5  # MLP discriminator
+
+    c.optim.lr = 2e-4
+    c.optim.b1 = 0.5
+    c.optim_d = ml_collections.ConfigDict(c.optim.to_dict())
+
+    c.data.preprocess = "scale11"
+    c.data.batch_size = 64
+    c.data.eval_batch_size = 500
+    c.train.num_steps = 2000
+    c.train.log_every = 100
+    c.train.checkpoint_every = 1000
+    c.train.sample_every = 500
+    c.train.num_grid_samples = 100
+    c.eval.num_samples = 5000
+    return c
+
+
+def smoke() -> ml_collections.ConfigDict:
+    c = _gan_base()
+    c.model.width = 8
+    c.model.mlp_hidden = 32
+    c.model.maxout_units = 16
+    c.model.embedding_dim = 8
+    c.gan.z_dim = 8
+    c.data.batch_size = 16
+    c.data.eval_batch_size = 32
+    c.train.num_steps = 2
+    c.train.log_every = 1
+    c.train.checkpoint_every = 2
+    c.train.sample_every = 2
+    c.train.num_grid_samples = 20
+    c.sample.num = 8
+    c.eval.num_examples = 32
+    return c
+
+
+def demo() -> ml_collections.ConfigDict:
+    return _gan_base()
+
+
+def mnist() -> ml_collections.ConfigDict:
+    c = _gan_base()
+    c.data.name = "mnist"
+    c.train.num_steps = 50_000
+    c.train.checkpoint_every = 5000
+    c.train.sample_every = 2500
+    c.eval.num_samples = 10_000
+    return c
+
+
+def mnist_mlp() -> ml_collections.ConfigDict:
+    c = mnist()
+    c.model.arch = "mlp"
+    c.data.batch_size = 100
+    return c
+
+
+def fashion_mnist() -> ml_collections.ConfigDict:
+    c = mnist()
+    c.data.name = "fashion_mnist"
+    return c
+
+
+def cifar10() -> ml_collections.ConfigDict:
+    c = mnist()
+    c.data.name = "cifar10"
+    c.train.num_steps = 100_000
+    c.eval.num_samples = 50_000
+    c.eval.feature_network = "inception"
+    return c
+
+
+def celeb_a() -> ml_collections.ConfigDict:
+    c = cifar10()
+    c.data.name = "celeb_a"
+    c.data.image_size = 64
+    c.data.batch_size = 128
+    return c
+
+
+PRESETS: dict[str, common.Preset] = {
+    "smoke": smoke,
+    "demo": demo,
+    "mnist": mnist,
+    "mnist_mlp": mnist_mlp,
+    "fashion_mnist": fashion_mnist,
+    "cifar10": cifar10,
+    "celeb_a": celeb_a,
+}
+CHOICES = ("loss", "arch")
+
+
+def with_choices(config: ml_collections.ConfigDict, loss: str | None, arch: str | None) -> ml_collections.ConfigDict:
+    """`config` with `loss`'s paper settings (LOSS_SETTINGS) and the architecture `arch` applied."""
+    if loss is not None:
+        if loss not in LOSS_SETTINGS:
+            raise common.ConfigError(f"loss='{loss}' is not a GAN loss; choose one of {', '.join(LOSS_SETTINGS)}")
+        config.gan.loss = loss
+        for key, value in LOSS_SETTINGS[loss].items():
+            common.apply_override(config, key, repr(value) if not isinstance(value, str) else value)
+        if config.gan.n_critic > 1:
+            config.data.batch_size *= config.gan.n_critic  # each critic update keeps the preset's minibatch
+    if arch is not None:
+        common.apply_override(config, "model.arch", arch)
+    return config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    parts = common.split_top_level(arg or "demo")
+    picks = {p.split("=", 1)[0]: p.split("=", 1)[1] for p in parts if p.split("=", 1)[0] in CHOICES}
+    rest = [p for p in parts if p.split("=", 1)[0] not in CHOICES]
+    presets = {name: (lambda f=f: with_choices(f(), picks.get("loss"), picks.get("arch"))) for name, f in PRESETS.items()}
+    return common.from_presets(",".join(rest) or "demo", presets, default="demo")

@@ -1,0 +1,229 @@
+"""Generators and discriminators of the GAN family, shared by every loss.
+
+- MLP (Goodfellow et al. 2014): G = two ReLU layers of 1200 units; D = two maxout layers (240 units of
+  5 pieces) with dropout.
+- DCGAN (Radford et al. 2016) for 28x28, 32x32 and 64x64: G projects z to a 7x7 (28) or 4x4 map and
+  doubles it with stride-2 4x4 transposed convolutions (PyTorch's padding 1; nn/transposed_conv.py), BatchNorm + ReLU between, tanh out; D mirrors
+  it with stride-2 4x4 convolutions, LeakyReLU 0.2, BatchNorm on all but the first, no pooling;
+  bias-free convolutions and N(0, 0.02) weights. At 28x28 with width 64 this is pytorch/examples'
+  DCGAN (G 759,680 and D 138,624 parameters).
+- The autoencoder discriminator of EBGAN / BEGAN: the DCGAN encoder to an embedding, a DCGAN-style
+  decoder back to the image; its output is a per-example reconstruction energy.
+
+Discriminators return a dict: `logit` (B,) -- the adversarial output -- plus, when asked for,
+`class_logits` (ACGAN's auxiliary classifier), `code_logits`, `code_mean`, `code_log_std` (infoGAN's Q
+network on D's features) or `energy`, `embedding` (autoencoder D). Class conditioning (CGAN) is a
+one-hot of the label concatenated to z in G, and to D's input as constant feature maps.
+"""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgen.nn.transposed_conv import TransposedConv
+
+GAN_ARCHITECTURES = ("mlp", "dcgan")
+NORMS = ("batch", "layer", "none")
+WEIGHT_INIT = nn.initializers.normal(0.02)
+
+
+class BatchStatNorm(nn.Module):
+    """BatchNorm that always normalises with the statistics of the batch at hand (B, ..., C), in training
+    and in sampling alike, as pytorch/examples' DCGAN draws its grids; no running averages to keep.
+    Under a sharded jit the mean and variance are those of the global batch."""
+
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(x, axes)
+        var = jnp.mean(jnp.square(x - mean), axes)
+        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
+        bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
+        return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+
+
+def normalise(kind: str, x: jax.Array) -> jax.Array:
+    """D's normalisation: batch statistics, per-example layer norm (WGAN-GP's advice: a gradient penalty
+    is per example, so the critic must not mix examples) or none."""
+    if kind == "batch":
+        return BatchStatNorm()(x)
+    if kind == "layer":
+        return nn.LayerNorm(reduction_axes=(-3, -2, -1), feature_axes=-1)(x)
+    return x
+
+
+def _one_hot(labels: jax.Array | None, num_classes: int) -> jax.Array | None:
+    return jax.nn.one_hot(labels, num_classes) if num_classes else None
+
+
+def dcgan_base_size(image_size: int) -> int:
+    """The side of G's first feature map: 7 for 28x28, 4 for 32x32 and 64x64."""
+    if image_size == 28:
+        return 7
+    if image_size in (32, 64):
+        return 4
+    raise ValueError(f"DCGAN supports 28x28, 32x32 and 64x64 images, got {image_size}x{image_size} (set data.image_size)")
+
+
+def num_upsamplings(image_size: int) -> int:
+    return int(round(math.log2(image_size // dcgan_base_size(image_size))))
+
+
+class MLPGenerator(nn.Module):
+    image_shape: tuple[int, int, int]
+    hidden: int = 1200
+    num_classes: int = 0
+
+    @nn.compact
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
+        del train
+        h = z if not self.num_classes else jnp.concatenate([z, _one_hot(labels, self.num_classes)], -1)
+        for _ in range(2):
+            h = nn.relu(nn.Dense(self.hidden)(h))
+        return jnp.tanh(nn.Dense(math.prod(self.image_shape))(h)).reshape((-1,) + self.image_shape)
+
+
+class Maxout(nn.Module):
+    """max over `pieces` linear maps (Goodfellow et al. 2013)."""
+
+    units: int
+    pieces: int = 5
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jnp.max(nn.Dense(self.units * self.pieces)(x).reshape(x.shape[:-1] + (self.units, self.pieces)), -1)
+
+
+class DCGANGenerator(nn.Module):
+    image_shape: tuple[int, int, int]
+    width: int = 64
+    num_classes: int = 0
+
+    @nn.compact
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
+        del train
+        size, _, channels = self.image_shape
+        base, ups = dcgan_base_size(size), num_upsamplings(size)
+        h = z if not self.num_classes else jnp.concatenate([z, _one_hot(labels, self.num_classes)], -1)
+        features = self.width * 2 ** (ups - 1)
+        # the 1x1 -> base x base transposed convolution of a projected z is a dense layer
+        h = nn.Dense(base * base * features, use_bias=False, kernel_init=WEIGHT_INIT, name="project")(h)
+        h = nn.relu(BatchStatNorm()(h.reshape(-1, base, base, features)))
+        for i in range(ups):
+            last = i == ups - 1
+            features = channels if last else features // 2
+            h = TransposedConv(features, use_bias=False, kernel_init=WEIGHT_INIT)(h)
+            h = jnp.tanh(h) if last else nn.relu(BatchStatNorm()(h))
+        return h
+
+
+class DiscriminatorHeads(nn.Module):
+    """ACGAN's class logits and infoGAN's Q outputs from D's shared features."""
+
+    aux_classes: int = 0
+    categorical_codes: int = 0
+    continuous_codes: int = 0
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> dict[str, jax.Array]:
+        out = {}
+        if self.aux_classes:
+            out["class_logits"] = nn.Dense(self.aux_classes, name="classifier")(features)
+        if self.categorical_codes or self.continuous_codes:
+            q = nn.leaky_relu(nn.Dense(128, name="q_hidden")(features), 0.2)
+            if self.categorical_codes:
+                out["code_logits"] = nn.Dense(self.categorical_codes, name="q_categorical")(q)
+            if self.continuous_codes:
+                out["code_mean"] = nn.Dense(self.continuous_codes, name="q_mean")(q)
+                out["code_log_std"] = nn.Dense(self.continuous_codes, name="q_log_std")(q)
+        return out
+
+
+class MLPDiscriminator(nn.Module):
+    units: int = 240
+    pieces: int = 5
+    dropout: float = 0.5
+    num_classes: int = 0
+    aux_classes: int = 0
+    categorical_codes: int = 0
+    continuous_codes: int = 0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> dict[str, jax.Array]:
+        h = x.reshape(x.shape[0], -1)
+        if self.num_classes:
+            h = jnp.concatenate([h, _one_hot(labels, self.num_classes)], -1)
+        for _ in range(2):
+            h = nn.Dropout(self.dropout, deterministic=not train)(Maxout(self.units, self.pieces)(h))
+        return {"logit": nn.Dense(1)(h)[:, 0], **DiscriminatorHeads(self.aux_classes, self.categorical_codes, self.continuous_codes, name="heads")(h)}
+
+
+class DCGANEncoder(nn.Module):
+    """The DCGAN discriminator's convolutional trunk: stride-2 4x4 convolutions down to the base map."""
+
+    width: int = 64
+    norm: str = "batch"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = x
+        for i in range(num_upsamplings(x.shape[1])):
+            h = nn.Conv(self.width * 2**i, (4, 4), (2, 2), padding=((1, 1), (1, 1)), use_bias=False, kernel_init=WEIGHT_INIT)(h)
+            if i:
+                h = normalise(self.norm, h)
+            h = nn.leaky_relu(h, 0.2)
+        return h
+
+
+class DCGANDiscriminator(nn.Module):
+    width: int = 64
+    norm: str = "batch"
+    num_classes: int = 0
+    aux_classes: int = 0
+    categorical_codes: int = 0
+    continuous_codes: int = 0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> dict[str, jax.Array]:
+        del train
+        if self.num_classes:
+            maps = jnp.broadcast_to(_one_hot(labels, self.num_classes)[:, None, None, :], x.shape[:3] + (self.num_classes,))
+            x = jnp.concatenate([x, maps], -1)
+        h = DCGANEncoder(self.width, self.norm, name="encoder")(x).reshape(x.shape[0], -1)
+        # the final base x base VALID convolution to one output is a dense layer on the flattened map
+        logit = nn.Dense(1, use_bias=False, kernel_init=WEIGHT_INIT, name="logit")(h)[:, 0]
+        return {"logit": logit, **DiscriminatorHeads(self.aux_classes, self.categorical_codes, self.continuous_codes, name="heads")(h)}
+
+
+class AutoencoderDiscriminator(nn.Module):
+    """EBGAN/BEGAN's D: encode to an `embedding_dim` code, decode, and score each example by its
+    reconstruction energy: mean squared error (`energy='l2'`, EBGAN) or mean absolute error ('l1', BEGAN)."""
+
+    width: int = 64
+    embedding_dim: int = 64
+    energy: str = "l2"
+    norm: str = "batch"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> dict[str, jax.Array]:
+        del labels, train
+        size, _, channels = x.shape[1:]
+        base, ups = dcgan_base_size(size), num_upsamplings(size)
+        h = DCGANEncoder(self.width, self.norm, name="encoder")(x)
+        embedding = nn.Dense(self.embedding_dim, name="embed")(h.reshape(x.shape[0], -1))
+        features = self.width * 2 ** (ups - 1)
+        h = nn.Dense(base * base * features, name="unembed")(embedding).reshape(-1, base, base, features)
+        for i in range(ups):
+            h = nn.relu(h)
+            last = i == ups - 1
+            h = TransposedConv(channels if last else h.shape[-1] // 2, kernel_init=WEIGHT_INIT)(h)
+        reconstruction = jnp.tanh(h)
+        error = reconstruction - x
+        per_pixel = jnp.square(error) if self.energy == "l2" else jnp.abs(error)
+        energy = jnp.mean(per_pixel.reshape(x.shape[0], -1).astype(jnp.float32), axis=-1)
+        return {"logit": energy, "energy": energy, "embedding": embedding, "reconstruction": reconstruction}

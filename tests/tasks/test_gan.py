@@ -1,0 +1,162 @@
+"""The GAN task: every loss trains, n_critic updates, clipping, conditioning, sharding with BatchNorm, configs."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgen import data, run, tasks
+from jaxgen.nn import gan as nets
+from jaxgen.tasks import gan
+from jaxgen.validation import ConfigError
+from tests.helpers import gan_config
+
+
+def smoke_task(preset="smoke", **overrides):
+    config = gan_config(preset, **overrides)
+    source = data.open_source(config.data, "train")
+    batch = source.read(np.arange(config.data.batch_size))
+    return tasks.get_task(config, source.spec), config, {k: jnp.asarray(v) for k, v in batch.items()}
+
+
+def adam_counts(opt_state):
+    return [int(s.count) for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
+            if isinstance(s, optax.ScaleByAdamState)]
+
+
+@pytest.mark.parametrize("loss", gan.LOSSES)
+def test_every_loss_takes_a_finite_step_and_traces_once(loss):
+    chex.clear_trace_counter()
+    task, _, batch = smoke_task(f"smoke,loss={loss}")
+    state = task.create_state(jax.random.PRNGKey(0), batch)
+    step = jax.jit(chex.assert_max_traces(task.train_step, n=1))
+    for _ in range(2):
+        state, metrics = step(state, batch)
+    assert int(state.step) == 2
+    for name in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"):
+        assert np.isfinite(float(metrics[name])), name
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
+    expected = {"wgan": "wasserstein", "wgan_gp": "wasserstein", "began": "m_global", "ebgan": "pulling_away",
+                "infogan": "info_lower_bound"}
+    if loss in expected:
+        assert expected[loss] in metrics
+
+
+def test_one_step_makes_exactly_n_critic_discriminator_updates():
+    task, config, batch = smoke_task("smoke,loss=wgan_gp")
+    assert config.gan.n_critic == 5 and config.data.batch_size == 5 * 16
+    state = task.create_state(jax.random.PRNGKey(0), batch)
+    state, _ = jax.jit(task.train_step)(state, batch)
+    assert adam_counts(state.opt_state["discriminator"]) == [5]
+    assert adam_counts(state.opt_state["generator"]) == [1]
+
+
+def test_weight_clipping_keeps_every_critic_weight_in_bounds():
+    task, config, batch = smoke_task("smoke,loss=wgan", **{"optim_d.lr": 1.0})  # steps far beyond the bound
+    state = task.create_state(jax.random.PRNGKey(0), batch)
+    state, _ = jax.jit(task.train_step)(state, batch)
+    leaves = jax.tree.leaves(state.params["discriminator"])
+    assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= config.gan.clip
+    assert max(float(jnp.max(jnp.abs(x))) for x in leaves) == pytest.approx(config.gan.clip)  # the clip was active
+
+
+@pytest.mark.parametrize("loss", ["cgan", "acgan"])
+def test_conditional_samples_follow_the_labels_given(loss):
+    task, _, batch = smoke_task(f"smoke,loss={loss}")
+    params = task.create_state(jax.random.PRNGKey(0), batch).params
+    sample = jax.jit(task.sample, static_argnums=2)
+    images = sample(params, jax.random.PRNGKey(1), 10, jnp.arange(10))
+    chex.assert_shape(images, (10, 28, 28, 1))
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    # the label changes the image: the same noise under two different labels
+    other = sample(params, jax.random.PRNGKey(1), 10, (jnp.arange(10) + 1) % 10)
+    assert float(jnp.max(jnp.abs(images - other))) > 1e-4
+    pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(0), {})
+    chex.assert_shape(pictures["samples"][0], (20, 28, 28, 1))  # 2 per class, one row per class
+    assert pictures["samples"][1] == 2
+
+
+def test_infogan_pictures_traverse_each_code():
+    task, _, batch = smoke_task("smoke,loss=infogan")
+    params = task.create_state(jax.random.PRNGKey(0), batch).params
+    pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(0), {})
+    assert {"traverse_continuous_0", "traverse_continuous_1", "traverse_categorical", "interpolation"} <= set(pictures)
+    chex.assert_shape(pictures["traverse_continuous_0"][0], (10 * gan.TRAVERSAL_STEPS, 28, 28, 1))
+    chex.assert_shape(pictures["interpolation"][0], (gan.INTERPOLATION_ROWS * gan.INTERPOLATION_STEPS, 28, 28, 1))
+
+
+def test_slerp_keeps_the_ends_and_the_norm_between_equal_norm_vectors():
+    a = jnp.array([1.0, 0.0, 0.0])
+    b = jnp.array([0.0, 1.0, 0.0])
+    path = gan.slerp(a, b, jnp.linspace(0.0, 1.0, 5))
+    np.testing.assert_allclose(path[0], a, atol=1e-6)
+    np.testing.assert_allclose(path[-1], b, atol=1e-6)
+    np.testing.assert_allclose(jnp.linalg.norm(path, axis=-1), 1.0, rtol=1e-6)
+
+
+def test_batch_statistics_are_those_of_the_whole_batch():
+    """BatchStatNorm normalises each channel to zero mean and unit variance over the batch it sees."""
+    norm = nets.BatchStatNorm()
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 4, 4, 3)) * 5.0 + 2.0
+    y = norm.apply(norm.init(jax.random.PRNGKey(1), x), x)
+    np.testing.assert_allclose(jnp.mean(y, axis=(0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(jnp.std(y, axis=(0, 1, 2)), 1.0, rtol=1e-3)
+
+
+def test_one_device_and_eight_devices_give_the_same_gan_steps(tmp_path):
+    """DCGAN with BatchNorm in G and D: the sharded step computes the statistics of the global batch, so
+    8 devices follow the 1-device trajectory."""
+    config = gan_config("smoke", **{"train.num_steps": 3, "train.sample_every": 1000, "train.checkpoint_every": 3})
+    one = run.train(config, tmp_path / "one", devices=jax.devices()[:1])
+    eight = run.train(config, tmp_path / "eight")
+    for x, y in zip(jax.tree.leaves(jax.device_get(one.params)), jax.tree.leaves(jax.device_get(eight.params))):
+        np.testing.assert_allclose(x, y, rtol=2e-4, atol=2e-5)
+    assert all(len(p.sharding.device_set) == 8 for p in jax.tree.leaves(eight.params))
+
+
+def test_evaluate_reports_d_on_held_out_data_and_samples(tmp_path):
+    config = gan_config("smoke")
+    run.train(config, tmp_path)
+    metrics = run.evaluate(config, tmp_path)["metrics"]
+    assert metrics["num_examples"] == 32
+    assert 0.0 < metrics["d_real_test"] < 1.0 and 0.0 < metrics["d_fake_test"] < 1.0
+
+
+def test_dcgan_at_28x28_is_the_pytorch_examples_model():
+    g = nets.DCGANGenerator((28, 28, 1))
+    d = nets.DCGANDiscriminator()
+    count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))  # noqa: E731
+    assert count(g.init(jax.random.PRNGKey(0), jnp.zeros((2, 100)))) == 759_680
+    assert count(d.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)))) == 138_624
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("smoke,gan.loss=hinge", "gan.loss"),
+        ("smoke,loss=hinge", "loss='hinge' is not a GAN loss"),
+        ("smoke,arch=resnet", "model.arch"),
+        ("smoke,loss=wgan_gp,model.d_norm=batch", "set model.d_norm=layer or none"),
+        ("smoke,loss=ebgan,arch=mlp", "set model.arch='dcgan'"),
+        ("smoke,gan.n_critic=3", "multiple of gan.n_critic=3"),
+        ("smoke,data.preprocess=scale01", "data.preprocess='scale11'"),
+        ("smoke,data.image_size=48", "DCGAN supports 28x28, 32x32 and 64x64"),
+        ("smoke,loss=cgan,data.name=photos32", "needs labels"),
+    ],
+)
+def test_config_errors_name_the_key(arg, message):
+    with pytest.raises((ConfigError, ValueError), match=message):
+        config = gan_config(arg)
+        tasks.get_task(config, data.open_source(config.data, "train").spec)
+
+
+def test_loss_choice_applies_the_paper_settings_before_overrides():
+    from configs import gan as gan_configs
+
+    c = gan_configs.get_config("mnist,loss=wgan_gp,optim.lr=3e-4")
+    assert c.gan.loss == "wgan_gp" and c.gan.n_critic == 5 and c.gan.penalty_weight == 10.0
+    assert (c.optim_d.lr, c.optim_d.b1, c.optim_d.b2) == (1e-4, 0.0, 0.9)
+    assert c.optim.lr == 3e-4  # the override wins
+    assert c.data.batch_size == 5 * 64
+    assert gan_configs.get_config("demo,loss=wgan").optim_d.name == "rmsprop"
