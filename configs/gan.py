@@ -90,7 +90,7 @@ def _gan_base() -> ml_collections.ConfigDict:
 
     c.data.preprocess = "scale11"
     c.data.batch_size = 64
-    c.data.eval_batch_size = 500
+    c.data.eval_batch_size = 512
     c.train.num_steps = 2000
     c.train.log_every = 100
     c.train.checkpoint_every = 1000

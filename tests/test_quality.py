@@ -56,3 +56,41 @@ def test_classifier_preset_learns_digits_and_fid_d_tells_real_from_untrained(tmp
     assert real_numbers["classes_covered"] == 10 and real_numbers["class_kl_to_uniform"] < 0.05
     assert real_numbers["precision_d"] > 0.7 and real_numbers["recall_d"] > 0.7
     assert untrained["recall_d"] < real_numbers["recall_d"]
+
+
+@pytest.fixture(scope="module")
+def digit_judge(tmp_path_factory):
+    """A trained mnist5k classifier's workdir: the FID-D judge of the generative demos."""
+    from tests.helpers import classifier_config
+
+    workdir = tmp_path_factory.mktemp("classifier")
+    run.main(classifier_config("mnist5k"), workdir, "train")
+    return str(workdir)
+
+
+def judged(config, judge):
+    with config.unlocked():
+        config.train.eval_at_end = True
+        config.eval.feature_network = "classifier"
+        config.eval.classifier_workdir = judge
+    return config
+
+
+def test_dcgan_demo_draws_every_digit(tmp_path, digit_judge):
+    """Measured: FID-D 167, all 10 classes, KL to uniform 0.08 (5,000 samples)."""
+    from tests.helpers import gan_config
+
+    run.main(judged(gan_config("demo"), digit_judge), tmp_path, "train")
+    metrics = json.loads((tmp_path / "eval.json").read_text())["metrics"]
+    assert metrics["fid_d"] < 250.0
+    assert metrics["classes_covered"] == 10 and metrics["class_kl_to_uniform"] < 0.2
+
+
+def test_ddpm_demo_draws_every_digit(tmp_path, digit_judge):
+    """Measured: FID-D 125, all 10 classes, KL to uniform 0.02 (2,000 samples, 50 DDIM steps)."""
+    from tests.helpers import ddpm_config
+
+    run.main(judged(ddpm_config("demo"), digit_judge), tmp_path, "train")
+    metrics = json.loads((tmp_path / "eval.json").read_text())["metrics"]
+    assert metrics["fid_d"] < 200.0
+    assert metrics["classes_covered"] == 10 and metrics["class_kl_to_uniform"] < 0.1

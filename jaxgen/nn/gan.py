@@ -8,7 +8,7 @@
   bias-free convolutions and N(0, 0.02) weights. At 28x28 with width 64 this is pytorch/examples'
   DCGAN (G 759,680 and D 138,624 parameters).
 - The autoencoder discriminator of EBGAN / BEGAN: the DCGAN encoder to an embedding, a DCGAN-style
-  decoder back to the image; its output is a per-example reconstruction energy.
+  decoder back to the image with a linear output; its output is a per-example reconstruction energy.
 
 Discriminators return a dict: `logit` (B,) -- the adversarial output -- plus, when asked for,
 `class_logits` (ACGAN's auxiliary classifier), `code_logits`, `code_mean`, `code_log_std` (infoGAN's Q
@@ -222,7 +222,7 @@ class AutoencoderDiscriminator(nn.Module):
             h = nn.relu(h)
             last = i == ups - 1
             h = TransposedConv(channels if last else h.shape[-1] // 2, kernel_init=WEIGHT_INIT)(h)
-        reconstruction = jnp.tanh(h)
+        reconstruction = h  # linear: a tanh here saturates under the L1 energy and D stops learning
         error = reconstruction - x
         per_pixel = jnp.square(error) if self.energy == "l2" else jnp.abs(error)
         energy = jnp.mean(per_pixel.reshape(x.shape[0], -1).astype(jnp.float32), axis=-1)
