@@ -61,6 +61,11 @@ def _one_hot(labels: jax.Array | None, num_classes: int) -> jax.Array | None:
     return jax.nn.one_hot(labels, num_classes) if num_classes else None
 
 
+def _with_one_hot(features: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
+    """CGAN's conditioning of a flat input: the label's one-hot appended (nothing when unconditional)."""
+    return features if not num_classes else jnp.concatenate([features, _one_hot(labels, num_classes)], -1)
+
+
 def dcgan_base_size(image_size: int) -> int:
     """The side of G's first feature map: 7 for 28x28, 4 for 32x32 and 64x64."""
     if image_size == 28:
@@ -82,7 +87,7 @@ class MLPGenerator(nn.Module):
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
         del train
-        h = z if not self.num_classes else jnp.concatenate([z, _one_hot(labels, self.num_classes)], -1)
+        h = _with_one_hot(z, labels, self.num_classes)
         for _ in range(2):
             h = nn.relu(nn.Dense(self.hidden)(h))
         return jnp.tanh(nn.Dense(math.prod(self.image_shape))(h)).reshape((-1,) + self.image_shape)
@@ -109,7 +114,7 @@ class DCGANGenerator(nn.Module):
         del train
         size, _, channels = self.image_shape
         base, ups = dcgan_base_size(size), num_upsamplings(size)
-        h = z if not self.num_classes else jnp.concatenate([z, _one_hot(labels, self.num_classes)], -1)
+        h = _with_one_hot(z, labels, self.num_classes)
         features = self.width * 2 ** (ups - 1)
         # the 1x1 -> base x base transposed convolution of a projected z is a dense layer
         h = nn.Dense(base * base * features, use_bias=False, kernel_init=WEIGHT_INIT, name="project")(h)
@@ -155,9 +160,7 @@ class MLPDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> dict[str, jax.Array]:
-        h = x.reshape(x.shape[0], -1)
-        if self.num_classes:
-            h = jnp.concatenate([h, _one_hot(labels, self.num_classes)], -1)
+        h = _with_one_hot(x.reshape(x.shape[0], -1), labels, self.num_classes)
         for _ in range(2):
             h = nn.Dropout(self.dropout, deterministic=not train)(Maxout(self.units, self.pieces)(h))
         return {"logit": nn.Dense(1)(h)[:, 0], **DiscriminatorHeads(self.aux_classes, self.categorical_codes, self.continuous_codes, name="heads")(h)}

@@ -250,10 +250,10 @@ class GANTask:
             loss += g.pt_weight * extras["pulling_away"]
         return loss, extras
 
-    def _as_probability(self, output: jax.Array) -> jax.Array:
-        """Mean D(x): the probability for the log-loss rows, the raw output (critic value, LSGAN score,
-        energy) for the others."""
-        return jnp.mean(jax.nn.sigmoid(output) if self.loss in LOG_LOSS_ROWS else output)
+    def _score(self, output: jax.Array) -> jax.Array:
+        """D(x) per example: the probability for the log-loss rows, the raw output (critic value, LSGAN
+        score, energy) for the others."""
+        return jax.nn.sigmoid(output) if self.loss in LOG_LOSS_ROWS else output
 
     # ----------------------------------------------------------------- one step: n_critic D updates, one G update
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -283,8 +283,8 @@ class GANTask:
                 params_d = jax.tree.map(lambda p: jnp.clip(p, -g.clip, g.clip), params_d)
             metrics = {
                 "d_loss": loss,
-                "d_real": self._as_probability(out["real"]),
-                "d_fake": self._as_probability(out["fake"]),
+                "d_real": jnp.mean(self._score(out["real"])),
+                "d_fake": jnp.mean(self._score(out["fake"])),
                 "d_grad_norm": optax.global_norm(grads),
                 "energy_real": jnp.mean(out["real"]),
             }
@@ -336,7 +336,7 @@ class GANTask:
         latent, _ = self.draw_latents(rng, num)
         if self.num_classes and labels is None:
             labels = jnp.arange(num) % self.num_classes
-        return (self.generate(params["generator"], latent, labels) + 1.0) / 2.0
+        return self._from_latents(params, latent, labels)
 
     def _from_latents(self, params: Any, latent: jax.Array, labels: jax.Array | None) -> jax.Array:
         return (self.generate(params["generator"], latent, labels) + 1.0) / 2.0
@@ -400,8 +400,10 @@ class GANTask:
         fake = self.generate(params["generator"], latent, labels)
         out_real = self.discriminate(params["discriminator"], real, labels, k_d)["logit"]
         out_fake = self.discriminate(params["discriminator"], fake, labels, k_d)["logit"]
-        score = jax.nn.sigmoid if self.loss in LOG_LOSS_ROWS else (lambda u: u)
-        return {"d_real": jnp.sum(score(out_real) * mask), "d_fake": jnp.sum(score(out_fake) * mask), "count": jnp.sum(mask)}
+        return {
+            "d_real": jnp.sum(self._score(out_real) * mask), "d_fake": jnp.sum(self._score(out_fake) * mask),
+            "count": jnp.sum(mask),
+        }
 
     def evaluate(self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None) -> dict[str, float]:
         """D's mean output (probability for the log-loss rows) on held-out images and on as many samples:
