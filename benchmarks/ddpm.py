@@ -65,6 +65,27 @@ def compile_seconds(fn, *args) -> tuple[float, object]:  # noqa: ANN001
     return time.perf_counter() - start, compiled
 
 
+def measure_train_step(
+    train_step: object, state: object, batch: dict, steps: int, warmup: int
+) -> tuple[dict[str, float], object]:
+    """Compile `train_step`, then time `steps` calls after `warmup`: (figures, the state they reached)."""
+    compile_s, step = compile_seconds(train_step, state, batch)
+    flops = float(step.cost_analysis()["flops"])
+    holder = {"state": state}
+
+    def one_step() -> None:
+        holder["state"], metrics = step(holder["state"], batch)
+        jax.block_until_ready(metrics)
+
+    seconds, load = median_time(one_step, steps, warmup=warmup)
+    size = len(next(iter(batch.values())))
+    figures = {
+        "batch": size, "compile_s": compile_s, "step_s": seconds, "images_per_s": size / seconds,
+        "flops_per_step": flops, "achieved_gflops": flops / seconds / 1e9, "other_load": load,
+    }
+    return figures, holder["state"]
+
+
 def ours(train_steps: int, sample_steps: int) -> dict[str, object]:
     config = ddpm_configs.get_config(f"demo,{PEER_OVERRIDES}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,21 +96,9 @@ def ours(train_steps: int, sample_steps: int) -> dict[str, object]:
         report: dict[str, object] = {"params": int(sum(x.size for x in jax.tree.leaves(state.params)))}
 
         wait_quiet()
-        compile_s, step = compile_seconds(task.train_step, state, batch)
-        flops = float(step.cost_analysis()["flops"])
-        holder = {"state": state}
+        report["train"], trained = measure_train_step(task.train_step, state, batch, train_steps, warmup=1)
 
-        def one_step() -> None:
-            holder["state"], metrics = step(holder["state"], batch)
-            jax.block_until_ready(metrics)
-
-        seconds, load = median_time(one_step, train_steps, warmup=1)
-        report["train"] = {
-            "batch": 64, "compile_s": compile_s, "step_s": seconds, "images_per_s": 64 / seconds,
-            "flops_per_step": flops, "achieved_gflops": flops / seconds / 1e9, "other_load": load,
-        }
-
-        params = holder["state"].params
+        params = trained.params
         x64, t64 = jnp.zeros((64, 32, 32, 1)), jnp.zeros((64,), jnp.int32)
         _, forward = compile_seconds(lambda p, x, t: task.net.apply({"params": p}, x, t), params, x64, t64)
         seconds, load = median_time(lambda: jax.block_until_ready(forward(params, x64, t64)), 5, warmup=1)

@@ -27,8 +27,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.ddpm import compile_seconds, matmul_peak_gflops  # noqa: E402
-from benchmarks.machine import median_time, peak_rss_mib, wait_quiet  # noqa: E402
+from benchmarks.ddpm import matmul_peak_gflops, measure_train_step  # noqa: E402
+from benchmarks.machine import peak_rss_mib, wait_quiet  # noqa: E402
 from configs import gan as gan_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
@@ -49,19 +49,8 @@ def ours(batch_size: int, steps: int) -> dict[str, object]:
             "params_G": count(state.params["generator"]), "params_D": count(state.params["discriminator"]),
         }
         wait_quiet()
-        compile_s, step = compile_seconds(task.train_step, state, batch)
-        flops = float(step.cost_analysis()["flops"])
-        holder = {"state": state}
-
-        def one_step() -> None:
-            holder["state"], metrics = step(holder["state"], batch)
-            jax.block_until_ready(metrics)
-
-        seconds, load = median_time(one_step, steps, warmup=3)
-        report.update(
-            batch=batch_size, compile_s=compile_s, step_s=seconds, images_per_s=batch_size / seconds,
-            flops_per_step=flops, achieved_gflops=flops / seconds / 1e9, other_load=load,
-        )
+        figures, _ = measure_train_step(task.train_step, state, batch, steps, warmup=3)
+        report.update(figures)
     return report
 
 
