@@ -46,6 +46,8 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     check_choice(config, "data.preprocess", MODES)
     check_choice(config, "optim.name", OPTIMIZERS)
     check_choice(config, "optim.schedule", SCHEDULES)
+    rate = config.optim.decay_rate
+    check(0.0 < rate <= 1.0, f"config key 'optim.decay_rate' must be in (0, 1], got {rate}")
     check_choice(config, "train.compute_dtype", ("float32", "bfloat16"))
     for key in ("data.batch_size", "data.eval_batch_size", "optim.lr", "train.num_steps", "train.log_every",
                 "train.checkpoint_every", "train.keep_checkpoints", "train.sample_every", "sample.num"):

@@ -8,9 +8,11 @@ import ml_collections
 from configs import classifier as classifier_configs
 from configs import ddpm as ddpm_configs
 from configs import gan as gan_configs
+from configs import pixelcnn as pixelcnn_configs
 from configs import vae as vae_configs
 
-CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs}
+CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs,
+                  "pixelcnn": pixelcnn_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
@@ -24,6 +26,10 @@ def ddpm_config(preset: str = "smoke", **overrides: object) -> ml_collections.Co
 def gan_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
     """`preset` may carry the loss and architecture choices: gan_config("smoke,loss=wgan_gp")."""
     return make_config(gan_configs, preset, **overrides)
+
+
+def pixelcnn_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
+    return make_config(pixelcnn_configs, preset, **overrides)
 
 
 def classifier_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:

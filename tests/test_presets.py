@@ -17,10 +17,13 @@ ONE_STEP = {
 # paper-scale diffusion models: a small batch and 2 sampling steps keep one step to seconds on a CPU
 FAMILY_ONE_STEP = {
     "ddpm": {"data.batch_size": 8, "data.eval_batch_size": 8, "sample.steps": 2, "train.num_grid_samples": 4},
+    # pixel-by-pixel sampling costs H*W(*C) network calls: 8x8 images and 2 grid samples keep the pictures cheap
+    "pixelcnn": {"data.batch_size": 8, "data.eval_batch_size": 8, "data.image_size": 8, "train.num_grid_samples": 2},
 }
 
 
 HEAVY = {("ddpm", p) for p in ("mnist", "cifar10", "cifar10_cond", "celeba64")}  # 30-150 s each on 2 cores, mostly compiling
+HEAVY |= {("pixelcnn", p) for p in ("cifar10", "cifar10_gated", "cifar10_pp")}  # 40-320 s: big nets, sampled site by site
 ALL_PRESETS = [
     pytest.param(family, preset, marks=[pytest.mark.slow] if (family, preset) in HEAVY else [])
     for family, module in CONFIG_MODULES.items()

@@ -9,7 +9,10 @@ from jaxgen.data import DatasetSpec
 from jaxgen.train.contract import Pictures, Task
 from jaxgen.validation import ConfigError
 
-FAMILIES = {"vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier", "ddpm": "jaxgen.tasks.ddpm", "gan": "jaxgen.tasks.gan"}
+FAMILIES = {
+    "vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier", "ddpm": "jaxgen.tasks.ddpm", "gan": "jaxgen.tasks.gan",
+    "pixelcnn": "jaxgen.tasks.pixelcnn",
+}
 
 __all__ = ["FAMILIES", "Pictures", "Task", "get_task", "validate"]
 

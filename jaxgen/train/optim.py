@@ -5,19 +5,22 @@ import ml_collections
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "adagrad", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "exponential")
 
 
 def learning_rate_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
-    """Linear warm-up from 0 over `warmup_steps`, then constant or cosine decay to 0."""
+    """Linear warm-up from 0 over `warmup_steps`, then constant, cosine decay to 0, or exponential
+    decay lr * decay_rate^n (n counted from the end of the warm-up; PixelCNN++'s 0.999995 per step)."""
     warmup = optim.warmup_steps
     if optim.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(0.0, optim.lr, warmup, max(num_steps, warmup + 1))
+    if optim.schedule == "exponential":
+        after = optax.exponential_decay(optim.lr, transition_steps=1, decay_rate=optim.decay_rate)
+    else:
+        after = optax.constant_schedule(optim.lr)
     if warmup:
-        return optax.join_schedules(
-            [optax.linear_schedule(0.0, optim.lr, warmup), optax.constant_schedule(optim.lr)], [warmup]
-        )
-    return optax.constant_schedule(optim.lr)
+        return optax.join_schedules([optax.linear_schedule(0.0, optim.lr, warmup), after], [warmup])
+    return after
 
 
 def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:

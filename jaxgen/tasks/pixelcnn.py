@@ -1,0 +1,210 @@
+"""Autoregressive models p(x) = prod_i p(x_i | x_<i): PixelCNN, Gated PixelCNN, PixelCNN++ and PixelRNN's
+Row LSTM, trained by maximum likelihood and sampled pixel by pixel.
+
+`model.arch` picks the network and `model.likelihood` the per-pixel distribution (bernoulli for
+binarised data, categorical over 256 levels, or PixelCNN++'s discretised logistic mixture). The loss is
+the exact negative log-likelihood per dimension in nats; evaluation reports the test NLL per image in
+nats (the binarised-MNIST convention) and in bits/dim (the 8-bit convention): both exact, no bound.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Iterable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxgen.autoregressive import PixelLikelihood, model_input, sample_levels
+from jaxgen.autoregressive.sampling import NetworkFn, num_sites
+from jaxgen.data import DatasetSpec, to_model_input
+from jaxgen.eval.likelihood import discrete_bits_per_dim
+from jaxgen.nn.pixelcnn import GatedPixelCNN, PixelCNN
+from jaxgen.nn.pixelcnn_pp import PixelCNNPlusPlus
+from jaxgen.nn.pixelrnn import RowLSTMPixelRNN
+from jaxgen.tasks import Pictures
+from jaxgen.train.mesh import fetch
+from jaxgen.train.optim import make_optimizer
+from jaxgen.train.state import TrainState
+from jaxgen.validation import ConfigError, check, check_choice, check_positive
+
+Batch = dict[str, jax.Array]
+ARCHITECTURES = ("pixelcnn", "gated", "pixelcnn_pp", "row_lstm")
+LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
+BINARY_MODES = ("binarize_dynamic", "binarize_static")
+COMPLETIONS_PER_IMAGE = 3
+PICTURE_IMAGES = 8
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    m = config.model
+    check_choice(config, "model.arch", ARCHITECTURES)
+    check_choice(config, "model.likelihood", LIKELIHOODS)
+    for key in ("model.features", "model.num_layers", "model.kernel_size", "model.first_kernel",
+                "model.output_features", "model.output_layers", "model.num_mixtures", "model.num_scales"):
+        check_positive(config, key)
+    check(0.0 <= m.dropout < 1.0, f"config key 'model.dropout' must be in [0, 1), got {m.dropout}")
+    binary = config.data.preprocess in BINARY_MODES
+    if m.likelihood == "bernoulli":
+        check(binary, f"model.likelihood='bernoulli' models binarised data: set data.preprocess to one of "
+                      f"{', '.join(BINARY_MODES)} (got '{config.data.preprocess}')")
+    else:
+        check(config.data.preprocess == "scale11",
+              f"model.likelihood='{m.likelihood}' models the 256 levels of 8-bit data: set data.preprocess='scale11' "
+              f"(got '{config.data.preprocess}')")
+    check((m.arch == "pixelcnn_pp") == (m.likelihood == "logistic_mixture"),
+          f"model.arch='pixelcnn_pp' outputs model.likelihood='logistic_mixture', and only it does; the masked "
+          f"architectures take 'bernoulli' or 'categorical' (got arch '{m.arch}', likelihood '{m.likelihood}')")
+    check(not m.class_conditional or m.arch in ("gated", "pixelcnn_pp"),
+          f"model.class_conditional needs model.arch 'gated' or 'pixelcnn_pp' (got '{m.arch}')")
+    check(m.arch != "gated" or m.kernel_size % 2 == 1, f"model.kernel_size must be odd, got {m.kernel_size}")
+
+
+def make_network(config: ml_collections.ConfigDict, colours: int, likelihood: PixelLikelihood, num_classes: int) -> nn.Module:
+    m = config.model
+    dtype = jnp.bfloat16 if config.train.compute_dtype == "bfloat16" else jnp.float32
+    head = dict(output_features=m.output_features, output_layers=m.output_layers, first_kernel=m.first_kernel, dtype=dtype)
+    levels = likelihood.output_levels()
+    if m.arch == "pixelcnn":
+        return PixelCNN(m.features, m.num_layers, colours, levels, **head)
+    if m.arch == "gated":
+        return GatedPixelCNN(m.features, m.num_layers, colours, levels, num_classes, m.kernel_size, **head)
+    if m.arch == "row_lstm":
+        return RowLSTMPixelRNN(m.features, m.num_layers, colours, levels, **head)
+    return PixelCNNPlusPlus(m.features, m.num_layers, m.num_mixtures, colours, m.dropout, m.num_scales, num_classes, dtype)
+
+
+class PixelCNNTask:
+    """The autoregressive family bound to one config: pure functions of (params or state, batch, rng)."""
+
+    def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
+        m = config.model
+        if m.class_conditional and spec.num_classes == 0:
+            raise ConfigError(f"model.class_conditional needs labels; data.name='{spec.name}' has none")
+        height, width, colours = spec.image_shape
+        if m.arch == "pixelcnn_pp":
+            factor = 2 ** (m.num_scales - 1)
+            if height % factor or width % factor:
+                raise ConfigError(f"model.num_scales={m.num_scales} needs H and W divisible by {factor}; the images are "
+                                  f"{height}x{width} (set data.image_size)")
+        self.config = config
+        self.spec = spec
+        self.mode = config.data.preprocess
+        self.num_classes = spec.num_classes if m.class_conditional else 0
+        self.likelihood = PixelLikelihood(m.likelihood, colours)
+        self.net = make_network(config, colours, self.likelihood, self.num_classes)
+        self.num_dims = height * width * colours
+        self.tx = make_optimizer(config.optim, config.train.num_steps)
+
+    # ----------------------------------------------------------------- model pieces
+    def levels(self, batch: Batch, rng: jax.Array) -> jax.Array:
+        """The data as integer levels (B, H, W, C): {0, 1} after binarisation, else the 8-bit values."""
+        if self.likelihood.kind == "bernoulli":
+            return to_model_input(batch["image"], self.mode, rng).astype(jnp.int32)
+        return batch["image"].astype(jnp.int32)
+
+    def network_fn(self, params: Any, labels: jax.Array | None = None) -> NetworkFn:
+        """model-space image -> network output, with `params` (and class `labels`) bound; deterministic."""
+        return lambda x: self.net.apply({"params": params}, x, labels)
+
+    def nll(self, params: Any, levels: jax.Array, labels: jax.Array | None, train: bool = False,
+            rng: jax.Array | None = None) -> jax.Array:
+        """-log p(x) per image in nats, (B,)."""
+        x = model_input(levels, self.likelihood.num_levels)
+        rngs = {"dropout": rng} if train else None
+        out = self.net.apply({"params": params}, x, labels, train=train, rngs=rngs)
+        return -self.likelihood.log_prob(out, levels)
+
+    def _labels(self, batch: Batch) -> jax.Array | None:
+        return batch["label"] if self.num_classes else None
+
+    # ----------------------------------------------------------------- the task contract
+    def create_state(self, rng: jax.Array, example_batch: Batch) -> TrainState:
+        del example_batch
+        k_init, k_state = jax.random.split(rng)
+        x = jnp.zeros((1,) + self.spec.image_shape, jnp.float32)
+        labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
+        params = self.net.init(k_init, x, labels)["params"]
+        o = self.config.optim
+        return TrainState.create(params, self.tx, k_state, ema_decay=o.ema_decay, ema_warmup=o.ema_warmup)
+
+    def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        k_data, k_drop = jax.random.split(state.step_rng())
+        levels = self.levels(batch, k_data)
+        labels = self._labels(batch)
+
+        def loss_fn(params: Any) -> tuple[jax.Array, jax.Array]:
+            nll = jnp.mean(self.nll(params, levels, labels, train=True, rng=k_drop))
+            return nll / self.num_dims, nll
+
+        (loss, nll), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        metrics = {"loss": loss, "nll_nats": nll, "bits_per_dim": loss / math.log(2.0), "grad_norm": optax.global_norm(grads)}
+        return state.apply_gradients(grads), metrics
+
+    def sample(self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None) -> jax.Array:
+        """`num` images in [0, 1], (num, H, W, C), drawn pixel by pixel; class-conditional models cycle
+        through the classes unless `labels` (num,) are given."""
+        if self.num_classes and labels is None:
+            labels = jnp.arange(num) % self.num_classes
+        blank = jnp.zeros((num,) + self.spec.image_shape, jnp.int32)
+        return self.to_image(sample_levels(self.network_fn(params, labels), self.likelihood, rng, blank))
+
+    def complete(self, params: Any, rng: jax.Array, levels: jax.Array, labels: jax.Array | None = None,
+                 known_rows: int | None = None) -> jax.Array:
+        """Keep the first `known_rows` rows (default: the top half) of `levels` (B, H, W, C) and sample the
+        rest given them: (B, H, W, C) images in [0, 1]."""
+        height = self.spec.image_shape[0]
+        known_rows = height // 2 if known_rows is None else known_rows
+        start = num_sites(self.likelihood, (known_rows,) + self.spec.image_shape[1:])
+        return self.to_image(sample_levels(self.network_fn(params, labels), self.likelihood, rng, levels, start))
+
+    def to_image(self, levels: jax.Array) -> jax.Array:
+        return levels.astype(jnp.float32) / (self.likelihood.num_levels - 1)
+
+    def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures:
+        """Samples (a row per class when class-conditional) and completions: each of up to PICTURE_IMAGES
+        test images (no more than train.num_grid_samples), its top half, and COMPLETIONS_PER_IMAGE samples
+        of its bottom half."""
+        k_data, k_sample, k_complete = jax.random.split(rng, 3)
+        if self.num_classes:
+            per_class = max(1, self.config.train.num_grid_samples // self.num_classes)
+            grid_labels = jnp.repeat(jnp.arange(self.num_classes), per_class)
+            samples = (self.sample(params, k_sample, grid_labels.shape[0], grid_labels), per_class)
+        else:
+            samples = (self.sample(params, k_sample, self.config.train.num_grid_samples), 0)
+        n = min(PICTURE_IMAGES, self.config.train.num_grid_samples, batch["image"].shape[0])
+        levels = self.levels(batch, k_data)[:n]
+        labels = self._labels(batch)
+        labels = None if labels is None else jnp.repeat(labels[:n], COMPLETIONS_PER_IMAGE)
+        completed = self.complete(params, k_complete, jnp.repeat(levels, COMPLETIONS_PER_IMAGE, axis=0), labels)
+        original = self.to_image(levels)
+        top_half = original.at[:, original.shape[1] // 2 :].set(0.5)
+        rows = jnp.concatenate(
+            [original[:, None], top_half[:, None], completed.reshape((n, COMPLETIONS_PER_IMAGE) + original.shape[1:])], axis=1
+        )
+        return {"samples": samples, "completions": (rows.reshape((-1,) + original.shape[1:]), 2 + COMPLETIONS_PER_IMAGE)}
+
+    # ----------------------------------------------------------------- evaluation
+    @functools.partial(jax.jit, static_argnums=0)
+    def _eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        nll = self.nll(params, self.levels(batch, rng), self._labels(batch))
+        return {"nll_nats": jnp.sum(nll * batch["mask"]), "count": jnp.sum(batch["mask"])}
+
+    def evaluate(self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None) -> dict[str, float]:
+        """The exact test-set negative log-likelihood: nats per image and bits per dimension."""
+        del probe_batches
+        rng = jax.random.PRNGKey(self.config.sample.seed)
+        total = count = 0.0
+        for i, batch in enumerate(batches):
+            sums = fetch(self._eval_batch(state.eval_params, batch, jax.random.fold_in(rng, i)))
+            total += float(sums["nll_nats"])
+            count += float(sums["count"])
+        nats = total / count
+        return {"nll_nats": nats, "bits_per_dim": float(discrete_bits_per_dim(nats, self.num_dims)), "num_examples": count}
+
+
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> PixelCNNTask:
+    return PixelCNNTask(config, spec)
