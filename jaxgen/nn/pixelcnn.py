@@ -34,7 +34,12 @@ class PerChannelLogits(nn.Module):
 
 class PixelCNN(nn.Module):
     """A 7x7 mask-A convolution to 2h channels, `num_layers` residual blocks (1x1 2h -> h, 3x3 mask B,
-    1x1 h -> 2h, each after a ReLU; the paper's Figure 5), then the per-channel output head."""
+    1x1 h -> 2h, each after a ReLU; the paper's Figure 5), then the per-channel output head.
+
+    `at_pixel` evaluates the same network at one pixel from cached activations (the cached sampler of
+    Ramachandran et al. 2017): every activation at a pixel depends only on earlier pixels, so the sampler
+    keeps each block's 3x3-convolution input for the pixels already visited and computes one pixel per step.
+    """
 
     features: int  # 2h, the residual stream's width
     num_layers: int
@@ -45,18 +50,37 @@ class PixelCNN(nn.Module):
     first_kernel: int = 7
     dtype: jnp.dtype = jnp.float32
 
-    @nn.compact
+    def setup(self) -> None:
+        k, half, dt = self.first_kernel, self.features // 2, self.dtype
+        self.first = MaskedConv(self.features, (k, k), "A", self.colours, dtype=dt)
+        self.reduce = [MaskedConv(half, (1, 1), "B", self.colours, dtype=dt) for _ in range(self.num_layers)]
+        self.spatial = [MaskedConv(half, (3, 3), "B", self.colours, dtype=dt) for _ in range(self.num_layers)]
+        self.expand = [MaskedConv(self.features, (1, 1), "B", self.colours, dtype=dt) for _ in range(self.num_layers)]
+        self.head = PerChannelLogits(self.output_features, self.output_layers - 1, self.colours, self.num_levels, dt)
+
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
         del labels, train
-        k = self.first_kernel
-        h = MaskedConv(self.features, (k, k), "A", self.colours, dtype=self.dtype)(x)
-        half = self.features // 2
-        for _ in range(self.num_layers):
-            y = MaskedConv(half, (1, 1), "B", self.colours, dtype=self.dtype)(nn.relu(h))
-            y = MaskedConv(half, (3, 3), "B", self.colours, dtype=self.dtype)(nn.relu(y))
-            h = h + MaskedConv(self.features, (1, 1), "B", self.colours, dtype=self.dtype)(nn.relu(y))
-        head = PerChannelLogits(self.output_features, self.output_layers - 1, self.colours, self.num_levels, self.dtype)
-        return head(h)
+        h = self.first(x)
+        for reduce, spatial, expand in zip(self.reduce, self.spatial, self.expand):
+            y = reduce(nn.relu(h))
+            h = h + expand(nn.relu(spatial(nn.relu(y))))
+        return self.head(h)
+
+    def at_pixel(self, image_patch: jax.Array, block_patches: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The logits at one pixel (B, C, K) from its k x k neighbourhood of the (zero-padded, model-space)
+        image (B, k, k, C) and each block's 3x3 neighbourhood of its cached 3x3-convolution inputs
+        (num_layers, B, 3, 3, h; the centre is computed here). Also returns the centre inputs computed,
+        (num_layers, B, h), for the cache."""
+        centre = self.first_kernel // 2
+        h = self.first(image_patch)[:, centre, centre]
+        at = lambda layer, v: layer(v[:, None, None])[:, 0, 0]  # noqa: E731  (a 1x1 layer at one pixel)
+        computed = []
+        for reduce, spatial, expand, patch in zip(self.reduce, self.spatial, self.expand, block_patches):
+            y = at(reduce, nn.relu(h))
+            computed.append(y)
+            y = spatial(nn.relu(patch.at[:, 1, 1].set(y)))[:, 1, 1]
+            h = h + at(expand, nn.relu(y))
+        return self.head(h[:, None, None])[:, 0, 0], jnp.stack(computed)
 
 
 def shift_down(x: jax.Array) -> jax.Array:

@@ -19,7 +19,7 @@ import ml_collections
 import optax
 
 from jaxgen.autoregressive import PixelLikelihood, model_input, sample_levels
-from jaxgen.autoregressive.sampling import NetworkFn, num_sites
+from jaxgen.autoregressive.sampling import NetworkFn, num_sites, sample_levels_cached
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.pixelcnn import GatedPixelCNN, PixelCNN
@@ -35,6 +35,7 @@ Batch = dict[str, jax.Array]
 ARCHITECTURES = ("pixelcnn", "gated", "pixelcnn_pp", "row_lstm")
 LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
 BINARY_MODES = ("binarize_dynamic", "binarize_static")
+SAMPLERS = ("auto", "full", "cached")  # auto: cached where the architecture has it (pixelcnn), else full
 COMPLETIONS_PER_IMAGE = 3
 PICTURE_IMAGES = 8
 
@@ -61,6 +62,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     check(not m.class_conditional or m.arch in ("gated", "pixelcnn_pp"),
           f"model.class_conditional needs model.arch 'gated' or 'pixelcnn_pp' (got '{m.arch}')")
     check(m.arch != "gated" or m.kernel_size % 2 == 1, f"model.kernel_size must be odd, got {m.kernel_size}")
+    check_choice(config, "sample.sampler", SAMPLERS)
+    check(config.sample.sampler != "cached" or m.arch == "pixelcnn",
+          f"sample.sampler='cached' exists for model.arch='pixelcnn' only (got '{m.arch}'); use 'full' or 'auto'")
 
 
 def make_network(config: ml_collections.ConfigDict, colours: int, likelihood: PixelLikelihood, num_classes: int) -> nn.Module:
@@ -97,6 +101,7 @@ class PixelCNNTask:
         self.likelihood = PixelLikelihood(m.likelihood, colours)
         self.net = make_network(config, colours, self.likelihood, self.num_classes)
         self.num_dims = height * width * colours
+        self.cached_sampling = m.arch == "pixelcnn" and config.sample.sampler != "full"
         self.tx = make_optimizer(config.optim, config.train.num_steps)
 
     # ----------------------------------------------------------------- model pieces
@@ -150,7 +155,7 @@ class PixelCNNTask:
         if self.num_classes and labels is None:
             labels = jnp.arange(num) % self.num_classes
         blank = jnp.zeros((num,) + self.spec.image_shape, jnp.int32)
-        return self.to_image(sample_levels(self.network_fn(params, labels), self.likelihood, rng, blank))
+        return self.to_image(self.draw(params, rng, blank, labels))
 
     def complete(self, params: Any, rng: jax.Array, levels: jax.Array, labels: jax.Array | None = None,
                  known_rows: int | None = None) -> jax.Array:
@@ -159,7 +164,14 @@ class PixelCNNTask:
         height = self.spec.image_shape[0]
         known_rows = height // 2 if known_rows is None else known_rows
         start = num_sites(self.likelihood, (known_rows,) + self.spec.image_shape[1:])
-        return self.to_image(sample_levels(self.network_fn(params, labels), self.likelihood, rng, levels, start))
+        return self.to_image(self.draw(params, rng, levels, labels, start))
+
+    def draw(self, params: Any, rng: jax.Array, levels: jax.Array, labels: jax.Array | None = None,
+             start_site: int = 0) -> jax.Array:
+        """The sites of `levels` from `start_site` on, drawn by the cached or the full sampler (sample.sampler)."""
+        if self.cached_sampling:
+            return sample_levels_cached(self.net, params, self.likelihood, rng, levels, start_site)
+        return sample_levels(self.network_fn(params, labels), self.likelihood, rng, levels, start_site)
 
     def to_image(self, levels: jax.Array) -> jax.Array:
         return levels.astype(jnp.float32) / (self.likelihood.num_levels - 1)

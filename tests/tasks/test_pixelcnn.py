@@ -111,6 +111,7 @@ def test_class_conditional_samples_depend_on_the_label():
         ({"model.arch": "gated", "model.kernel_size": 4}, "model.kernel_size"),
         ({"model.dropout": 1.0}, "model.dropout"),
         ({"model.arch": "unet"}, "model.arch"),
+        ({"model.arch": "gated", "sample.sampler": "cached"}, "sample.sampler='cached'"),
     ],
 )
 def test_config_errors_name_the_key(overrides, message, tmp_path):
@@ -122,3 +123,11 @@ def test_unlabelled_data_cannot_be_class_conditional(tmp_path):
     config = pixelcnn_config("smoke_rgb", **{"model.arch": "gated", "model.class_conditional": True})
     with pytest.raises(ConfigError, match="needs labels"):
         run.build_experiment(config, tmp_path)
+
+
+def test_the_task_samples_a_pixelcnn_with_the_cached_sampler_by_default():
+    cached, full = tiny_task((5, 4, 1)), tiny_task((5, 4, 1), **{"sample.sampler": "full"})
+    assert cached.cached_sampling and not full.cached_sampling
+    params = jax.tree.map(lambda p: SHARPEN * p, cached.create_state(jax.random.PRNGKey(0), {}).params)
+    key = jax.random.PRNGKey(4)
+    np.testing.assert_array_equal(cached.sample(params, key, 8), full.sample(params, key, 8))
