@@ -23,7 +23,7 @@ FAMILY_ONE_STEP = {
 
 
 HEAVY = {("ddpm", p) for p in ("mnist", "cifar10", "cifar10_cond", "celeba64")}  # 30-150 s each on 2 cores, mostly compiling
-HEAVY |= {("pixelcnn", p) for p in ("cifar10", "cifar10_gated", "cifar10_pp")}  # 40-320 s: big nets, sampled site by site
+HEAVY |= {("pixelcnn", p) for p in ("mnist", "mnist_row_lstm", "cifar10", "cifar10_gated", "cifar10_pp")}  # 10-320 s: big nets
 ALL_PRESETS = [
     pytest.param(family, preset, marks=[pytest.mark.slow] if (family, preset) in HEAVY else [])
     for family, module in CONFIG_MODULES.items()
