@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgen.autoregressive import PixelLikelihood, model_input, sample_levels
+from jaxgen.autoregressive import KINDS, PixelLikelihood, model_input, sample_levels
 from jaxgen.autoregressive.sampling import NetworkFn, num_sites, sample_levels_cached
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.eval.likelihood import discrete_bits_per_dim
@@ -33,7 +33,6 @@ from jaxgen.validation import ConfigError, check, check_choice, check_positive
 
 Batch = dict[str, jax.Array]
 ARCHITECTURES = ("pixelcnn", "gated", "pixelcnn_pp", "row_lstm")
-LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
 BINARY_MODES = ("binarize_dynamic", "binarize_static")
 SAMPLERS = ("auto", "full", "cached")  # auto: cached where the architecture has it (pixelcnn), else full
 COMPLETIONS_PER_IMAGE = 3
@@ -43,7 +42,7 @@ PICTURE_IMAGES = 8
 def validate_config(config: ml_collections.ConfigDict) -> None:
     m = config.model
     check_choice(config, "model.arch", ARCHITECTURES)
-    check_choice(config, "model.likelihood", LIKELIHOODS)
+    check_choice(config, "model.likelihood", KINDS)
     for key in ("model.features", "model.num_layers", "model.kernel_size", "model.first_kernel",
                 "model.output_features", "model.output_layers", "model.num_mixtures", "model.num_scales"):
         check_positive(config, key)
