@@ -7,12 +7,14 @@ exact: nats per image and bits/dim.
 Presets (CPU times measured on the 2-core machine; see README "Autoregressive models"):
   smoke, smoke_gated, smoke_row_lstm, smoke_pp, smoke_rgb
              tiny models for the test suite (seconds): PixelCNN, class-conditional Gated PixelCNN and
-             Row LSTM on binarised mnist5k, PixelCNN++ on 8-bit mnist5k at 16x16, a PixelCNN with R -> G -> B
+             Row LSTM on binarised mnist5k, PixelCNN++ (2 scales) on 8-bit mnist5k at 16x16, a PixelCNN with R -> G -> B
              ordering on 8x8 photos32 crops.
   demo       PixelCNN (mask A 7x7, 5 residual blocks, 2h = 48, 1x1 layers of 128) on the built-in mnist5k
-             digits, dynamic binarisation, Adam 1e-3, batch 64, 1,500 steps.
-  gated_demo class-conditional Gated PixelCNN, 8 layers of p = 16, the demo's budget and data.
-  row_lstm_demo  Row LSTM, 2 layers of h = 16, 1,000 steps on the demo's data.
+             digits, dynamic binarisation, Adam 1e-3, batch 64, 1,500 steps (0.34 s/step here): exact test
+             NLL 94.2 nats (0.173 bits/dim) on the 500 held-out digits; stroke-like samples, completions.
+  gated_demo class-conditional Gated PixelCNN, 8 layers of p = 16, the demo's budget and data: 89.2 nats
+             given the labels (0.37 s/step; its pictures re-run the network per site, ~10 s per grid).
+  row_lstm_demo  Row LSTM, 2 layers of h = 16, 1,000 steps on the demo's data: 93.5 nats (0.47 s/step).
   mnist      PixelCNN on binarised MNIST (tfds, dynamic binarisation): 2h = 128, 12 residual blocks,
              two 1x1 layers of 1024 (the PixelRNN paper's PixelCNN shape; its binarised-MNIST anchor
              is 81.30 nats for PixelCNN and 79.20 for the 7-layer Diagonal BiLSTM).
@@ -107,6 +109,7 @@ def smoke_pp() -> ml_collections.ConfigDict:
     c.model.arch = "pixelcnn_pp"
     c.model.likelihood = "logistic_mixture"
     c.model.num_mixtures = 2
+    c.model.num_scales = 2
     c.model.dropout = 0.5
     c.data.preprocess = "scale11"
     c.data.image_size = 16  # 256 sampling sites instead of 784
