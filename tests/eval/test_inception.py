@@ -1,5 +1,4 @@
 """The Flax FID InceptionV3: torch-free reading of default_1.pt, conversion, and agreement with PyTorch."""
-import pathlib
 import zipfile
 
 import chex
