@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 
+import jax.numpy as jnp
 import ml_collections
 
 from jaxgen.data import DatasetSpec
@@ -14,7 +15,18 @@ FAMILIES = {
     "pixelcnn": "jaxgen.tasks.pixelcnn",
 }
 
-__all__ = ["FAMILIES", "Pictures", "Task", "get_task", "validate"]
+__all__ = ["FAMILIES", "Pictures", "Task", "compute_dtype", "get_task", "require_labels", "validate"]
+
+
+def compute_dtype(config: ml_collections.ConfigDict) -> jnp.dtype:
+    """The activations' float type under `train.compute_dtype` (parameters stay float32)."""
+    return jnp.bfloat16 if config.train.compute_dtype == "bfloat16" else jnp.float32
+
+
+def require_labels(spec: DatasetSpec, setting: str) -> None:
+    """One ConfigError naming `setting` when the dataset has no classes to condition on."""
+    if spec.num_classes == 0:
+        raise ConfigError(f"{setting} needs labels; data.name='{spec.name}' has none")
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """All checks for `config`: the shared keys and the family's own."""

@@ -27,7 +27,7 @@ from jaxgen.diffusion import cosine_schedule, linear_schedule, losses, process, 
 from jaxgen.diffusion.schedules import Schedule
 from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.unet import UNet
-from jaxgen.tasks import Pictures
+from jaxgen.tasks import Pictures, compute_dtype, require_labels
 from jaxgen.train.mesh import fetch
 from jaxgen.train.optim import make_optimizer
 from jaxgen.train.state import TrainState
@@ -75,8 +75,8 @@ class DDPMTask:
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         m = config.model
-        if m.class_conditional and spec.num_classes == 0:
-            raise ConfigError(f"model.class_conditional needs labels; data.name='{spec.name}' has none")
+        if m.class_conditional:
+            require_labels(spec, "model.class_conditional")
         height, width, channels = spec.image_shape
         factor = 2 ** (len(m.channel_mults) - 1)
         if height % factor or width % factor:
@@ -89,7 +89,7 @@ class DDPMTask:
         self.num_classes = spec.num_classes if m.class_conditional else 0
         self.schedule = make_schedule(config.diffusion)
         self.parameterisation = config.diffusion.parameterisation
-        dtype = jnp.bfloat16 if config.train.compute_dtype == "bfloat16" else jnp.float32
+        dtype = compute_dtype(config)
         self.net = UNet(
             m.channels, tuple(m.channel_mults), m.num_res_blocks, tuple(m.attention_resolutions), m.mid_attention,
             m.dropout, channels, self.num_classes, dtype,

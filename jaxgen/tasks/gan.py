@@ -39,11 +39,11 @@ import optax
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.gan import losses
 from jaxgen.nn import gan as nets
-from jaxgen.tasks import Pictures
+from jaxgen.tasks import Pictures, require_labels
 from jaxgen.train.mesh import fetch
 from jaxgen.train.optim import OPTIMIZERS, make_optimizer, per_part
 from jaxgen.train.state import TrainState
-from jaxgen.validation import ConfigError, check, check_choice, check_positive
+from jaxgen.validation import check, check_choice, check_positive
 
 Batch = dict[str, jax.Array]
 LOSSES = ("gan", "lsgan", "wgan", "wgan_gp", "dragan", "cgan", "infogan", "acgan", "ebgan", "began")
@@ -114,8 +114,8 @@ class GANTask:
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         g, m = config.gan, config.model
-        if g.loss in ("cgan", "acgan") and not spec.num_classes:
-            raise ConfigError(f"gan.loss='{g.loss}' needs labels; data.name='{spec.name}' has none")
+        if g.loss in ("cgan", "acgan"):
+            require_labels(spec, f"gan.loss='{g.loss}'")
         self.config = config
         self.spec = spec
         self.loss = g.loss

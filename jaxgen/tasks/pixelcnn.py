@@ -25,7 +25,7 @@ from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.pixelcnn import GatedPixelCNN, PixelCNN
 from jaxgen.nn.pixelcnn_pp import PixelCNNPlusPlus
 from jaxgen.nn.pixelrnn import RowLSTMPixelRNN
-from jaxgen.tasks import Pictures
+from jaxgen.tasks import Pictures, compute_dtype, require_labels
 from jaxgen.train.mesh import fetch
 from jaxgen.train.optim import make_optimizer
 from jaxgen.train.state import TrainState
@@ -68,7 +68,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 def make_network(config: ml_collections.ConfigDict, colours: int, likelihood: PixelLikelihood, num_classes: int) -> nn.Module:
     m = config.model
-    dtype = jnp.bfloat16 if config.train.compute_dtype == "bfloat16" else jnp.float32
+    dtype = compute_dtype(config)
     head = dict(output_features=m.output_features, output_layers=m.output_layers, first_kernel=m.first_kernel, dtype=dtype)
     levels = likelihood.output_levels()
     if m.arch == "pixelcnn":
@@ -85,8 +85,8 @@ class PixelCNNTask:
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         m = config.model
-        if m.class_conditional and spec.num_classes == 0:
-            raise ConfigError(f"model.class_conditional needs labels; data.name='{spec.name}' has none")
+        if m.class_conditional:
+            require_labels(spec, "model.class_conditional")
         height, width, colours = spec.image_shape
         if m.arch == "pixelcnn_pp":
             factor = 2 ** (m.num_scales - 1)

@@ -28,7 +28,7 @@ from jaxgen.eval.probe import linear_probe_accuracy
 from jaxgen.data.preprocess import DEQUANTIZE_LOG_SCALE
 from jaxgen.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from jaxgen.nn.layers import ACTIVATIONS
-from jaxgen.tasks import Pictures
+from jaxgen.tasks import Pictures, compute_dtype
 from jaxgen.train.mesh import fetch
 from jaxgen.train.optim import make_optimizer
 from jaxgen.train.state import TrainState
@@ -81,7 +81,7 @@ class VAETask:
         self.gaussian = m.decoder == "gaussian"
         self.mode = config.data.preprocess
         self.tx = make_optimizer(config.optim, config.train.num_steps)  # one instance: it is static state metadata
-        dtype = jnp.bfloat16 if config.train.compute_dtype == "bfloat16" else jnp.float32
+        dtype = compute_dtype(config)
         out_features = 2 * m.z_dim if self.is_vae else m.z_dim
         out_per_channel = 2 if (self.is_vae and self.gaussian) else 1
         if m.arch == "mlp":
