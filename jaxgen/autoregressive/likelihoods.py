@@ -84,18 +84,13 @@ def logistic_mixture_sample(rng: jax.Array, params: jax.Array, colours: int, num
     means, log_scales, coeffs = pick(means), pick(log_scales), pick(coeffs)
     u = jax.random.uniform(k_noise, means.shape, minval=1e-5, maxval=1.0 - 1e-5)
     noise = jnp.exp(log_scales) * (jnp.log(u) - jnp.log1p(-u))
-    values, k = [], 0
-    for c in range(colours):
-        mean = means[..., c] + sum(coeffs[..., k + j] * values[j] for j in range(c))
-        k += c
-        values.append(_to_grid(mean + noise[..., c], num_levels))
-    levels = [jnp.round((v + 1.0) * (num_levels - 1) / 2.0) for v in values]
-    return jnp.stack(levels, axis=-1).astype(jnp.int32)
-
-
-def _to_grid(x: jax.Array, num_levels: int) -> jax.Array:
-    """Snap a value to the nearest level of the [-1, 1] grid."""
-    return jnp.round((jnp.clip(x, -1.0, 1.0) + 1.0) * (num_levels - 1) / 2.0) * (2.0 / (num_levels - 1)) - 1.0
+    levels = jnp.zeros(means.shape, jnp.int32)
+    for c in range(colours):  # colour c's mean reads only the colours already drawn
+        x = model_input(levels, num_levels)
+        mean = _conditioned_means(means[..., None, :], coeffs[..., None, :], x)[..., 0, c]
+        level = jnp.round((jnp.clip(mean + noise[..., c], -1.0, 1.0) + 1.0) * (num_levels - 1) / 2.0)
+        levels = levels.at[..., c].set(level.astype(jnp.int32))
+    return levels
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,12 @@ def channel_groups(features: int, colours: int) -> np.ndarray:
     return np.arange(features) * colours // features
 
 
+def gate_groups(features: int, colours: int, gates: int) -> np.ndarray:
+    """Groups of a layer whose output is `gates` blocks of `features` channels, block g's channel j gating
+    feature j: each block repeats `channel_groups(features, colours)`, (gates * features,)."""
+    return np.tile(channel_groups(features, colours), gates)
+
+
 def centre_mask(in_groups: np.ndarray, out_groups: np.ndarray, mask_type: str) -> np.ndarray:
     """(C_in, C_out) 0/1: which input channels reach which output channels at the centre tap."""
     if mask_type not in MASK_TYPES:

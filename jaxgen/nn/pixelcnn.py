@@ -9,9 +9,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxgen.nn.masked_conv import MaskedConv, channel_groups
+from jaxgen.nn.masked_conv import MaskedConv, gate_groups
 
 
 class PerChannelLogits(nn.Module):
@@ -116,11 +115,9 @@ class GatedLayer(nn.Module):
         p, k = self.features, self.kernel_size
         half = k // 2
         v_pre = nn.Conv(2 * p, (half + 1, k), padding=((half, 0), (half, half)), dtype=self.dtype, name="vertical")(v)
-        groups = channel_groups(p, self.colours)
-        gate_groups = np.concatenate([groups, groups])
         h_pre = MaskedConv(
             2 * p, (1, half + 1), "A" if self.first else "B", self.colours, padding=((0, 0), (half, 0)),
-            centre=(0, half), out_groups=gate_groups, dtype=self.dtype, name="horizontal",
+            centre=(0, half), out_groups=gate_groups(p, self.colours, 2), dtype=self.dtype, name="horizontal",
         )(h)
         # rows strictly above the pixel may reach every colour group: the link needs no mask
         h_pre = h_pre + nn.Conv(2 * p, (1, 1), dtype=self.dtype, name="link")(shift_down(v_pre))

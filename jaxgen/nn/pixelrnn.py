@@ -12,9 +12,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxgen.nn.masked_conv import MaskedConv, channel_groups
+from jaxgen.nn.masked_conv import MaskedConv, gate_groups
 from jaxgen.nn.pixelcnn import PerChannelLogits
 
 
@@ -31,8 +30,7 @@ class RowLSTM(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         n, k = self.hidden, self.kernel_size
-        gate_groups = np.tile(channel_groups(n, self.colours), 4)  # each gate of feature j in j's colour group
-        input_to_state = MaskedConv(4 * n, (1, k), "B", self.colours, out_groups=gate_groups, dtype=self.dtype,
+        input_to_state = MaskedConv(4 * n, (1, k), "B", self.colours, out_groups=gate_groups(n, self.colours, 4), dtype=self.dtype,
                                     name="input_to_state")(x)
         state_kernel = self.param("state_to_state", nn.initializers.lecun_normal(), (k, n, 4 * n))
 
