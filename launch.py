@@ -72,16 +72,13 @@ def main(argv: list[str]) -> None:
     initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     log_devices()
     from jaxgen import run
-    from jaxgen.data import DataError
-    from jaxgen.train.checkpoint import CheckpointMismatchError
-    from jaxgen.train.metrics import NonFiniteLossError
-    from jaxgen.validation import ConfigError
+    from jaxgen.errors import JaxgenError
 
     if FLAGS.inception_weights:
         FLAGS.config.eval.inception_weights = FLAGS.inception_weights
     try:
         run.main(FLAGS.config, FLAGS.workdir, FLAGS.mode)
-    except (ConfigError, DataError, NonFiniteLossError, CheckpointMismatchError, FileNotFoundError) as e:
+    except JaxgenError as e:  # every failure a user can cause: one line
         sys.exit(f"error: {e}")
 
 

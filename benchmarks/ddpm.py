@@ -40,6 +40,7 @@ from configs import ddpm as ddpm_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
 from jaxgen.diffusion import from_betas, samplers  # noqa: E402
+from jaxgen.train.state import counting  # noqa: E402
 
 PLAIN_CPU_KERNELS = prefer_plain_cpu_kernels()  # as launch.py does, before the backend starts
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "diffusers_ddpm.py"
@@ -96,9 +97,9 @@ def ours(train_steps: int, sample_steps: int) -> dict[str, object]:
         report: dict[str, object] = {"params": int(sum(x.size for x in jax.tree.leaves(state.params)))}
 
         wait_quiet()
-        report["train"], trained = measure_train_step(task.train_step, state, batch, train_steps, warmup=1)
+        report["train"], trained = measure_train_step(counting(task.train_step), state, batch, train_steps, warmup=1)
 
-        params = trained.params
+        params = trained.params["denoiser"]
         x64, t64 = jnp.zeros((64, 32, 32, 1)), jnp.zeros((64,), jnp.int32)
         _, forward = compile_seconds(lambda p, x, t: task.net.apply({"params": p}, x, t), params, x64, t64)
         seconds, load = median_time(lambda: jax.block_until_ready(forward(params, x64, t64)), 5, warmup=1)

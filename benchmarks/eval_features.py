@@ -95,7 +95,7 @@ def fid_d_protocol(num_samples: int) -> dict[str, float]:
     """Every stage of `--mode eval`'s sample-quality protocol with the in-domain classifier."""
     with tempfile.TemporaryDirectory() as tmp:
         classifier = single_device_experiment(classifier_configs, "mnist5k", f"{tmp}/classifier")
-        network = classifier.task.feature_network(classifier.init_state(), f"{tmp}/classifier")
+        network = classifier.task.feature_network(classifier.init_state().eval_params, {"workdir": f"{tmp}/classifier", "step": 0})
         vae = single_device_experiment(vae_configs, "demo", f"{tmp}/vae")
         state = vae.init_state()
         wait_quiet()
@@ -132,7 +132,7 @@ def main() -> None:
     report["fid_d_protocol"]["peak_rss_mib"] = peak_rss_mib()  # before Inception's large batches
     with tempfile.TemporaryDirectory() as tmp:
         classifier = single_device_experiment(classifier_configs, "mnist5k", tmp)
-        network = classifier.task.feature_network(classifier.init_state(), tmp)
+        network = classifier.task.feature_network(classifier.init_state().eval_params, {"workdir": tmp, "step": 0})
         report["classifier"] = [throughput(network, (b, 28, 28, 1), 10) for b in (512,)]
     if inception_weights.default_weights_path() is not None:
         network = features.inception_network("", pathlib.Path(tempfile.gettempdir()) / "jaxgen-bench-cache")

@@ -32,6 +32,7 @@ from benchmarks.machine import peak_rss_mib, wait_quiet  # noqa: E402
 from configs import gan as gan_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
+from jaxgen.train.state import counting  # noqa: E402
 
 PLAIN_CPU_KERNELS = prefer_plain_cpu_kernels()  # as launch.py does, before the backend starts
 PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "torch_vae_gan.py"
@@ -49,7 +50,7 @@ def ours(batch_size: int, steps: int) -> dict[str, object]:
             "params_G": count(state.params["generator"]), "params_D": count(state.params["discriminator"]),
         }
         wait_quiet()
-        figures, _ = measure_train_step(task.train_step, state, batch, steps, warmup=3)
+        figures, _ = measure_train_step(counting(task.train_step), state, batch, steps, warmup=3)
         report.update(figures)
     return report
 

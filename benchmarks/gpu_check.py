@@ -22,7 +22,7 @@ from jaxgen.train.runtime import quiet_library_logs  # noqa: E402
 def sampling(dtype: str, num: int, repeats: int = 5) -> dict[str, float]:
     config = config_for("paper", **{"train.compute_dtype": dtype})
     task = tasks.get_task(config, data.open_source(config.data, "train").spec)
-    params = task.init_params(jax.random.PRNGKey(0))
+    params = {"model": task.init_params(jax.random.PRNGKey(0))}
     fn = jax.jit(task.sample, static_argnums=2)
     t = time.perf_counter()
     jax.block_until_ready(fn(params, jax.random.PRNGKey(0), num))

@@ -41,6 +41,7 @@ from jaxgen import run  # noqa: E402
 from jaxgen.autoregressive.sampling import num_sites  # noqa: E402
 from jaxgen.nn.pixelrnn import RowLSTMPixelRNN  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
+from jaxgen.train.state import counting  # noqa: E402
 
 PLAIN_CPU_KERNELS = prefer_plain_cpu_kernels()  # as launch.py does, before the backend starts
 SAMPLE_BATCH = 16
@@ -66,7 +67,7 @@ def train_figures(preset: str, steps: int) -> dict[str, float]:
         batch = {k: jnp.asarray(v) for k, v in experiment.train_source.read(np.arange(size)).items()}
         state = experiment.init_state()
         wait_quiet()
-        figures, _ = measure_train_step(experiment.task.train_step, state, batch, steps, warmup=1)
+        figures, _ = measure_train_step(counting(experiment.task.train_step), state, batch, steps, warmup=1)
         figures["params"] = int(sum(x.size for x in jax.tree.leaves(state.params)))
         return figures
 
@@ -75,7 +76,7 @@ def sample_figures(arg: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         experiment = experiment_for(arg, tmp)
         task = experiment.task
-        params = experiment.init_state().params
+        params = experiment.init_state().eval_params
         compile_s, sampler = compile_seconds(lambda p, key: task.sample(p, key, SAMPLE_BATCH), params, jax.random.PRNGKey(0))
         wait_quiet()
         seconds, load = median_time(lambda: jax.block_until_ready(sampler(params, jax.random.PRNGKey(1))), 1, warmup=0)

@@ -10,6 +10,7 @@ import ast
 from typing import Callable
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from jaxgen.validation import ConfigError
 
@@ -31,6 +32,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.preprocess = "scale01"  # scale01 | scale11 | binarize_dynamic | binarize_static | dequantize01
     c.data.image_size = 0  # 0 keeps the dataset's own size; otherwise resize to a square
     c.data.shuffle_seed = 0
+    c.data.pair = ""  # "" | edges | grey | downsample4 | masked: adds an aligned `source` made from each image
+    c.data.second = ""  # a second dataset, shuffled on its own, as features second_* (unpaired training)
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"  # adam | adamw | adagrad | rmsprop | sgd
@@ -45,6 +48,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.grad_clip_norm = 0.0  # 0 disables global-norm clipping
     c.optim.ema_decay = 0.0  # 0 disables EMA parameters
     c.optim.ema_warmup = False  # decay min(ema_decay, (1 + n) / (10 + n)) as in Tensorflow's EMA
+    # A family with several trained parts adds `optim.<part>` (see `part_optim`): those entries override
+    # these for that part alone.
+
+    # Frozen parts from other runs: init_from.<name> = "WORKDIR[:STEP]" (families declare their names).
+    c.init_from = ml_collections.ConfigDict()
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1000
@@ -62,6 +70,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.sample = ml_collections.ConfigDict()
     c.sample.num = 64
     c.sample.seed = 1234
+    c.sample.labels = ()  # --mode sample: one sample per class label given, e.g. (3, 3, 7)
+    c.sample.input_dir = ""  # --mode sample: a folder of input images for families that sample from one
 
     c.eval = ml_collections.ConfigDict()
     c.eval.num_examples = 0  # 0 evaluates the whole test split
@@ -79,6 +89,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.pr_neighbours = 3  # k of Kynkaanniemi et al.'s precision/recall
     c.eval.is_splits = 10
     return c
+
+
+def part_optim(optim: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`optim.<part>`: every optimiser key of `optim`, unset (None: the part uses `optim`'s value) but typed,
+    so `optim.discriminator.lr=1e-4` and `--config.optim.discriminator.lr=1e-4` set it for that part alone."""
+    return ml_collections.ConfigDict(
+        {k: placeholder(type(v)) for k, v in optim.items() if not isinstance(v, ml_collections.ConfigDict)}
+    )
 
 
 def _parse_value(key: str, text: str, current: object) -> object:
@@ -116,8 +134,11 @@ def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> No
         node = node[part]
     if leaf not in node or isinstance(node[leaf], ml_collections.ConfigDict):
         raise ConfigError(f"unknown config key '{key}'")
+    current = node[leaf]
+    if current is None:  # an unset typed placeholder (optim.<part>.*): parse as its type
+        current = node.get_ref(leaf).get_type()()
     with node.unlocked():
-        node[leaf] = _parse_value(key, text, node[leaf])
+        node[leaf] = _parse_value(key, text, current)
 
 
 def split_top_level(arg: str) -> list[str]:

@@ -3,7 +3,8 @@
 `loss=` picks a row of the loss table (jaxgen/tasks/gan.py) together with its paper's optimisers and
 constants; `arch=` mlp | dcgan. Both apply before the `key=value` overrides, so those win.
 
-  loss      optimisers (G / D)                               constants
+  loss      optimisers (G / D: optim.generator.* / optim.discriminator.*, both defaulting to optim.*)
+                                                             constants
   gan       Adam 2e-4, b1 0.5 / same (Radford et al.)        generator_loss non_saturating | minimax
   lsgan     Adam 2e-4, b1 0.5 / same (Mao et al.)
   wgan      RMSProp 5e-5 / same (Arjovsky et al.)            n_critic 5, clip 0.01
@@ -36,19 +37,17 @@ from configs import common
 LOSS_SETTINGS: dict[str, dict[str, object]] = {
     "gan": {},
     "lsgan": {},
-    "wgan": {
-        "optim.name": "rmsprop", "optim.lr": 5e-5, "optim_d.name": "rmsprop", "optim_d.lr": 5e-5, "gan.n_critic": 5,
-    },
+    "wgan": {"optim.name": "rmsprop", "optim.lr": 5e-5, "gan.n_critic": 5},
     "wgan_gp": {
-        "optim.lr": 1e-4, "optim.b1": 0.0, "optim.b2": 0.9, "optim_d.lr": 1e-4, "optim_d.b1": 0.0, "optim_d.b2": 0.9,
-        "gan.n_critic": 5, "gan.penalty_weight": 10.0, "model.d_norm": "layer",
+        "optim.lr": 1e-4, "optim.b1": 0.0, "optim.b2": 0.9, "gan.n_critic": 5, "gan.penalty_weight": 10.0,
+        "model.d_norm": "layer",
     },
-    "dragan": {"optim.lr": 1e-4, "optim_d.lr": 1e-4, "gan.penalty_weight": 10.0, "model.d_norm": "layer"},
+    "dragan": {"optim.lr": 1e-4, "gan.penalty_weight": 10.0, "model.d_norm": "layer"},
     "cgan": {},
-    "infogan": {"optim.lr": 1e-3, "gan.z_dim": 62, "gan.categorical_codes": 10, "gan.continuous_codes": 2},
+    "infogan": {"optim.generator.lr": 1e-3, "gan.z_dim": 62, "gan.categorical_codes": 10, "gan.continuous_codes": 2},
     "acgan": {},
-    "ebgan": {"optim.lr": 1e-3, "optim_d.lr": 1e-3},
-    "began": {"optim.lr": 1e-4, "optim_d.lr": 1e-4},
+    "ebgan": {"optim.lr": 1e-3},
+    "began": {"optim.lr": 1e-4},
 }
 
 
@@ -84,9 +83,11 @@ def _gan_base() -> ml_collections.ConfigDict:
     c.model.maxout_pieces = 5
     c.model.dropout = 0.5  # MLP discriminator
 
-    c.optim.lr = 2e-4
+    c.optim.lr = 2e-4  # optim.* are both players' settings; optim.generator.* / optim.discriminator.* override
     c.optim.b1 = 0.5
-    c.optim_d = ml_collections.ConfigDict(c.optim.to_dict())
+    c.optim.generator = common.part_optim(c.optim)
+    c.optim.discriminator = common.part_optim(c.optim)
+    c.optim.discriminator.ema_decay = 0.0  # optim.ema_decay (or optim.generator.ema_decay) averages G alone
 
     c.data.preprocess = "scale11"
     c.data.batch_size = 64

@@ -5,9 +5,9 @@ from typing import Any, Iterable
 
 import ml_collections
 
+from jaxgen.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config problem, reported as one line that names the key."""
+__all__ = ["ConfigError", "check", "check_choice", "check_positive", "get_key", "validate_common"]
 
 
 def get_key(config: ml_collections.ConfigDict, key: str) -> Any:
@@ -37,23 +37,49 @@ def check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def validate_common(config: ml_collections.ConfigDict) -> None:
-    """Checks of the keys every family shares (see configs/common.py)."""
-    from jaxgen.data import DATASETS, MODES
+def _validate_optim(settings: ml_collections.ConfigDict, prefix: str, num_steps: int) -> None:
+    """One part's optimiser settings (`optim` merged with `optim.<part>`), errors naming `prefix`.<key>."""
     from jaxgen.train.optim import OPTIMIZERS, SCHEDULES
 
-    check_choice(config, "data.name", DATASETS)
+    for key, choices in (("name", OPTIMIZERS), ("schedule", SCHEDULES)):
+        if settings[key] not in choices:
+            raise ConfigError(f"config key '{prefix}.{key}' is '{settings[key]}'; choose one of: {', '.join(choices)}")
+    check(0.0 < settings.decay_rate <= 1.0, f"config key '{prefix}.decay_rate' must be in (0, 1], got {settings.decay_rate}")
+    check(settings.lr > 0, f"config key '{prefix}.lr' must be > 0, got {settings.lr}")
+    for key in ("warmup_steps", "grad_clip_norm", "weight_decay"):
+        check(settings[key] >= 0, f"config key '{prefix}.{key}' must be >= 0, got {settings[key]}")
+    check(0.0 <= settings.ema_decay < 1.0, f"config key '{prefix}.ema_decay' must be in [0, 1), got {settings.ema_decay}")
+    check(
+        settings.warmup_steps < num_steps or settings.warmup_steps == 0,
+        f"{prefix}.warmup_steps={settings.warmup_steps} is not below train.num_steps={num_steps}",
+    )
+
+
+def validate_common(config: ml_collections.ConfigDict) -> None:
+    """Checks of the keys every family shares (see configs/common.py)."""
+    from jaxgen.data import MODES, is_known_dataset
+    from jaxgen.data.combinators import PAIRINGS
+    from jaxgen.train.optim import part_settings
+
+    check(
+        is_known_dataset(config.data.name),
+        f"config key 'data.name' is '{config.data.name}'; choose a built-in or tfds dataset or folder:PATH",
+    )
     check_choice(config, "data.preprocess", MODES)
-    check_choice(config, "optim.name", OPTIMIZERS)
-    check_choice(config, "optim.schedule", SCHEDULES)
-    rate = config.optim.decay_rate
-    check(0.0 < rate <= 1.0, f"config key 'optim.decay_rate' must be in (0, 1], got {rate}")
+    check_choice(config, "data.pair", ("",) + tuple(PAIRINGS))
+    check(
+        not config.data.second or is_known_dataset(config.data.second),
+        f"config key 'data.second' is '{config.data.second}'; choose a built-in or tfds dataset or folder:PATH",
+    )
+    _validate_optim(part_settings(config.optim, ""), "optim", config.train.num_steps)
+    for part, section in config.optim.items():
+        if isinstance(section, ml_collections.ConfigDict):
+            _validate_optim(part_settings(config.optim, part), f"optim.{part}", config.train.num_steps)
     check_choice(config, "train.compute_dtype", ("float32", "bfloat16"))
-    for key in ("data.batch_size", "data.eval_batch_size", "optim.lr", "train.num_steps", "train.log_every",
+    for key in ("data.batch_size", "data.eval_batch_size", "train.num_steps", "train.log_every",
                 "train.checkpoint_every", "train.keep_checkpoints", "train.sample_every", "sample.num"):
         check_positive(config, key)
-    for key in ("optim.warmup_steps", "optim.grad_clip_norm", "optim.weight_decay", "data.image_size",
-                "eval.num_examples", "train.num_grid_samples"):
+    for key in ("data.image_size", "eval.num_examples", "train.num_grid_samples"):
         check_positive(config, key, allow_zero=True)
     check_choice(config, "eval.feature_network", ("none", "classifier", "inception"))
     check_choice(config, "eval.reference_split", ("train", "test"))
@@ -71,8 +97,5 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
         config.train.num_steps % k == 0,
         f"config key 'train.num_steps' must be a multiple of train.steps_per_call={k}, got {config.train.num_steps}",
     )
-    check(0.0 <= config.optim.ema_decay < 1.0, f"config key 'optim.ema_decay' must be in [0, 1), got {config.optim.ema_decay}")
-    check(
-        config.optim.warmup_steps < config.train.num_steps or config.optim.warmup_steps == 0,
-        f"optim.warmup_steps={config.optim.warmup_steps} is not below train.num_steps={config.train.num_steps}",
-    )
+    for name, source in config.get("init_from", {}).items():
+        check(isinstance(source, str), f"config key 'init_from.{name}' must be a string WORKDIR[:STEP], got {source!r}")

@@ -40,9 +40,12 @@ def make_config(module: types.ModuleType, preset: str, **overrides: object) -> m
     """A preset with the compilation cache off (conftest enables the tests' own), no progress bar,
     and `overrides` given as {'a.b': value} (pass dotted keys with **{...})."""
     config = module.get_config(preset)
+    return with_overrides(config, {"train.compilation_cache_dir": "", "train.progress_bar": False, **overrides})
+
+
+def with_overrides(config: ml_collections.ConfigDict, overrides: dict[str, object]) -> ml_collections.ConfigDict:
+    """`config` with dotted keys set: {'a.b': value}."""
     with config.unlocked():
-        config.train.compilation_cache_dir = ""
-        config.train.progress_bar = False
         for key, value in overrides.items():
             node = config
             *parents, leaf = key.split(".")

@@ -37,7 +37,8 @@ def test_classifier_preset_learns_digits_and_fid_d_tells_real_from_untrained(tmp
     metrics = json.loads((tmp_path / "classifier" / "eval.json").read_text())["metrics"]
     assert metrics["accuracy"] > 0.95
     experiment = run.build_experiment(classifier_config("mnist5k"), tmp_path / "classifier")
-    network = experiment.task.feature_network(experiment.restore(), "classifier")
+    loaded = run.load_run(tmp_path / "classifier")
+    network = loaded.task.feature_network(loaded.state.eval_params, loaded.record)
     experiment.checkpointer.close()
 
     def real(split):
@@ -49,7 +50,7 @@ def test_classifier_preset_learns_digits_and_fid_d_tells_real_from_untrained(tmp
     real_numbers = sample_quality.compare(network, reference, held_out, held_out_logits, protocol)
     vae = run.build_experiment(vae_config("demo"), tmp_path / "vae")
     batches = sample_quality.sample_batches(
-        vae.task.sample, vae.init_state().params, jax.random.PRNGKey(0), 500, 512, vae.mesh
+        vae.task.sample, vae.init_state().eval_params, jax.random.PRNGKey(0), 500, 512, vae.mesh
     )
     untrained = sample_quality.compare(network, reference, *sample_quality.featurize(network, vae.mesh, batches), protocol)
     assert real_numbers["fid_d"] * 20 < untrained["fid_d"]

@@ -1,28 +1,51 @@
-"""Datasets: built-in offline data, tfds sources, preprocessing, per-process streams."""
+"""Datasets: built-in offline data, tfds sources, a user's folder, combinators, preprocessing, streams."""
 from __future__ import annotations
 
 import ml_collections
 
+from jaxgen.data import combinators
+from jaxgen.data.folder import PREFIX as FOLDER_PREFIX, folder_source
 from jaxgen.data.pipeline import TrainStream, eval_batches
 from jaxgen.data.preprocess import MODES, HostTransform, to_model_input
-from jaxgen.data.sources import BUILTIN, DataError, DatasetSpec, Source, with_transform
+from jaxgen.data.sources import BUILTIN, DatasetSpec, Feature, Source, with_transform
 from jaxgen.data.tfds_source import TFDS_DATASETS, TfdsSource
+from jaxgen.errors import DataError
 
-DATASETS = tuple(BUILTIN) + tuple(TFDS_DATASETS)
+PROCEDURAL = {"bouncing_mnist5k": "mnist5k", "bouncing_digits": "digits"}  # name -> the digits it moves
+DATASETS = tuple(BUILTIN) + tuple(TFDS_DATASETS) + tuple(PROCEDURAL)
+
+
+def is_known_dataset(name: str) -> bool:
+    return name in DATASETS or name.startswith(FOLDER_PREFIX)
+
+
+def _base_source(data: ml_collections.ConfigDict, name: str, split: str) -> Source:
+    transform = HostTransform(image_size=data.image_size, static_binarize=data.preprocess == "binarize_static")
+    if name.startswith(FOLDER_PREFIX):
+        return folder_source(name, split, data.image_size)
+    if name in PROCEDURAL:
+        digits = with_transform(BUILTIN[PROCEDURAL[name]](split), transform)
+        return combinators.bouncing_digits(digits, split_seed=0 if split == "train" else 1)
+    if name in BUILTIN:
+        source = BUILTIN[name](split)
+    elif name in TFDS_DATASETS:
+        source = TfdsSource(name, split, data.data_dir)
+    else:
+        raise DataError(f"unknown data.name '{name}'; choose one of: {', '.join(DATASETS)} or folder:PATH")
+    return with_transform(source, transform)
 
 
 def open_source(data: ml_collections.ConfigDict, split: str) -> Source:
-    """The `split` ('train' or 'test') of the dataset named by `data.name`, as the model sees it:
-    resized to `data.image_size` and statically binarised where the config asks (`spec` says so).
+    """The `split` ('train' or 'test') of `data.name` as the model sees it: resized to `data.image_size`,
+    statically binarised where the config asks, paired by `data.pair` and joined by the independently
+    shuffled `data.second` dataset (features `second_*`) where those are set.
     """
-    if data.name in BUILTIN:
-        source = BUILTIN[data.name](split)
-    elif data.name in TFDS_DATASETS:
-        source = TfdsSource(data.name, split, data.data_dir)
-    else:
-        raise DataError(f"unknown data.name '{data.name}'; choose one of: {', '.join(DATASETS)}")
-    transform = HostTransform(image_size=data.image_size, static_binarize=data.preprocess == "binarize_static")
-    return with_transform(source, transform)
+    source = _base_source(data, data.name, split)
+    if data.get("pair", ""):
+        source = combinators.PairedSource(source, data.pair)
+    if data.get("second", ""):
+        source = combinators.UnpairedSource(source, _base_source(data, data.second, split), data.shuffle_seed)
+    return source
 
 
 __all__ = [
@@ -30,10 +53,12 @@ __all__ = [
     "MODES",
     "DataError",
     "DatasetSpec",
+    "Feature",
     "HostTransform",
     "Source",
     "TrainStream",
     "eval_batches",
+    "is_known_dataset",
     "open_source",
     "to_model_input",
 ]

@@ -12,7 +12,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from jaxgen.data.sources import DataError, Source
+from jaxgen.data.combinators import read_rows
+from jaxgen.data.sources import Source
+from jaxgen.errors import DataError
 
 Batch = dict[str, np.ndarray]
 
@@ -71,8 +73,9 @@ class TrainStream:
         return order[start : start + self.global_batch][self.rows]
 
     def read(self, g: int) -> Batch:
-        """This process's rows of global batch g."""
-        return self.source.read(self.indices(g))
+        """This process's rows of global batch g (row ordinals g * B + i for sources that pair by them)."""
+        ordinals = np.arange(g * self.global_batch, (g + 1) * self.global_batch)[self.rows]
+        return read_rows(self.source, self.indices(g), ordinals)
 
     def _item(self, g: int) -> Any:
         if self.group == 1:
@@ -114,7 +117,8 @@ def eval_batches(
 
     `num_examples` (0: all) are the first ones, or with `spread` evenly spaced over the split
     (a subset of a class-sorted split then still holds every class). The last batch is padded by
-    repeating its first example; `mask` is 1.0 on real rows.
+    repeating its first example; `mask` is 1.0 on real rows and `position` (int32) is each row's place
+    in the pass (a family that evaluates an expensive number on the first rows only selects by it).
     """
     total = min(num_examples, len(source)) if num_examples else len(source)
     positions = np.linspace(0, len(source) - 1, total).astype(np.int64) if spread else np.arange(total)
@@ -125,5 +129,6 @@ def eval_batches(
         index = positions[np.where(index < total, index, start)]
         batch = source.read(index[rows])
         batch["mask"] = mask[rows]
+        batch["position"] = np.arange(start, start + global_batch, dtype=np.int32)[rows]
         yield batch
 

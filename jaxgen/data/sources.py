@@ -1,8 +1,9 @@
-"""Random-access image sources: the built-in offline datasets and tfds array_record datasets.
+"""Random-access sources: the built-in offline datasets; their schema (`DatasetSpec`).
 
-Every source returns batches as a dict of numpy arrays: `image` uint8 (N, H, W, C) and, where
-the dataset has classes, `label` int32 (N,). Sources are read by index so that each process
-reads only its own rows of every global batch (see `pipeline.py`).
+A source describes its examples by a spec of named features (`image` uint8 (H, W, C), `label` int32,
+a paired `source`/`target`, a sequence of `frames`, ...) and returns batches as a dict of numpy arrays
+with those names and a leading batch axis. Sources are read by index so that each process reads only
+its own rows of every global batch (see `pipeline.py`).
 """
 from __future__ import annotations
 
@@ -17,17 +18,59 @@ import numpy as np
 from PIL import Image
 
 from jaxgen.data.preprocess import HostTransform
+from jaxgen.errors import DataError
 
 
-class DataError(RuntimeError):
-    """A dataset that cannot be read, with what to do about it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    """One feature of an example: its shape (without the batch axis) and numpy dtype name."""
+
+    shape: tuple[int, ...]
+    dtype: str
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
+    """A dataset's name, its features by name, and its number of classes (0 without labels)."""
+
     name: str
-    image_shape: tuple[int, int, int]  # (H, W, C) as delivered, after any fixed crop
-    num_classes: int  # 0 when the dataset has no labels
+    features: tuple[tuple[str, Feature], ...]
+    num_classes: int = 0
+
+    @classmethod
+    def of_images(cls, name: str, image_shape: tuple[int, ...], num_classes: int = 0) -> "DatasetSpec":
+        """The common case: `image` uint8 (H, W, C), and `label` int32 when there are classes."""
+        features = [("image", Feature(tuple(image_shape), "uint8"))]
+        if num_classes:
+            features.append(("label", Feature((), "int32")))
+        return cls(name, tuple(features), num_classes)
+
+    @property
+    def feature_map(self) -> dict[str, Feature]:
+        return dict(self.features)
+
+    def has(self, name: str) -> bool:
+        return name in self.feature_map
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        if name not in self.feature_map:
+            raise DataError(f"dataset '{self.name}' has no feature '{name}' (it has: {', '.join(self.feature_map)})")
+        return self.feature_map[name].shape
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self.shape("image")
+
+    def example_batch(self, num: int = 1) -> dict[str, np.ndarray]:
+        """Zeros of every feature with a leading batch axis of `num`: shapes for initialisation."""
+        return {k: np.zeros((num,) + f.shape, f.dtype) for k, f in self.features}
+
+    def with_features(self, **changes: Feature | None) -> "DatasetSpec":
+        """This spec with features added or replaced (None removes one)."""
+        features = {**self.feature_map, **changes}
+        return dataclasses.replace(self, features=tuple((k, f) for k, f in features.items() if f is not None))
 
 
 class Source(Protocol):
@@ -40,20 +83,16 @@ class Source(Protocol):
 
 @dataclasses.dataclass
 class ArraySource:
-    """A source held in memory (the built-in datasets)."""
+    """A source held in memory (the built-in datasets, a folder of images): one array per feature."""
 
     spec: DatasetSpec
-    images: np.ndarray
-    labels: np.ndarray | None
+    arrays: dict[str, np.ndarray]
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(next(iter(self.arrays.values())))
 
     def read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        batch = {"image": self.images[indices]}
-        if self.labels is not None:
-            batch["label"] = self.labels[indices]
-        return batch
+        return {k: v[indices] for k, v in self.arrays.items()}
 
 
 class TransformedSource:
@@ -61,7 +100,7 @@ class TransformedSource:
 
     def __init__(self, source: Source, transform: HostTransform):
         self._source, self._transform = source, transform
-        self.spec = dataclasses.replace(source.spec, image_shape=transform.output_shape(source.spec.image_shape))
+        self.spec = source.spec.with_features(image=Feature(transform.output_shape(source.spec.image_shape), "uint8"))
 
     def __len__(self) -> int:
         return len(self._source)
@@ -75,9 +114,9 @@ def with_transform(source: Source, transform: HostTransform) -> Source:
     if transform.is_identity:
         return source
     if isinstance(source, ArraySource):
-        images = transform({"image": source.images})["image"]
-        spec = dataclasses.replace(source.spec, image_shape=tuple(images.shape[1:]))
-        return ArraySource(spec, images, source.labels)
+        arrays = transform(source.arrays)
+        spec = source.spec.with_features(image=Feature(tuple(arrays["image"].shape[1:]), "uint8"))
+        return ArraySource(spec, arrays)
     return TransformedSource(source, transform)
 
 
@@ -112,8 +151,8 @@ def _stratified_test_mask(labels: np.ndarray, per_class: int, seed: int) -> np.n
 def _labelled_split(name: str, images: np.ndarray, labels: np.ndarray, split: str, per_class: int) -> ArraySource:
     mask = _stratified_test_mask(labels, per_class, seed=0)
     keep = mask if split == "test" else ~mask
-    spec = DatasetSpec(name, tuple(images.shape[1:]), int(labels.max()) + 1)
-    return ArraySource(spec, images[keep], labels[keep])
+    spec = DatasetSpec.of_images(name, tuple(images.shape[1:]), int(labels.max()) + 1)
+    return ArraySource(spec, {"image": images[keep], "label": labels[keep]})
 
 
 def mnist5k(split: str) -> ArraySource:
@@ -175,7 +214,7 @@ def _photos32(split: str) -> np.ndarray:
 def photos32(split: str) -> ArraySource:
     """32x32x3 crops of scikit-image's photographs; the test split is a photo never trained on."""
     images = _photos32(split)
-    return ArraySource(DatasetSpec("photos32", (32, 32, 3), 0), images, None)
+    return ArraySource(DatasetSpec.of_images("photos32", (32, 32, 3)), {"image": images})
 
 
 BUILTIN = {"mnist5k": mnist5k, "digits": digits, "photos32": photos32}

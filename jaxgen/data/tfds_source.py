@@ -42,7 +42,7 @@ class TfdsSource:
         except (AssertionError, FileNotFoundError, NotImplementedError, tfds.core.registered.DatasetNotFoundError) as e:
             raise DataError(_prepare_hint(name, data_dir)) from e
         shape, num_classes, self._label_key = TFDS_DATASETS[name]
-        self.spec = DatasetSpec(name, shape, num_classes)
+        self.spec = DatasetSpec.of_images(name, shape, num_classes)
         self._itemwise = False
 
     def __len__(self) -> int:

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.errors import JaxgenError
 from jaxgen.eval import torch_archive
 from jaxgen.nn.inception import INPUT_SIZE, InceptionV3
 
@@ -29,7 +30,7 @@ BATCH_NORM_EPS = 1e-3
 _ROOT = "net.layers."
 
 
-class InceptionWeightsError(FileNotFoundError):
+class InceptionWeightsError(JaxgenError, FileNotFoundError):
     """The Inception weights are missing or unreadable; the message says what to install or pass."""
 
 

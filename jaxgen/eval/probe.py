@@ -1,10 +1,16 @@
 """Linear probe: how linearly separable the classes are in a representation."""
 from __future__ import annotations
 
+from typing import Any, Callable, Iterable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from jaxgen import parallel
+
+Batch = dict[str, jax.Array]
 
 
 def linear_probe_accuracy(
@@ -45,3 +51,30 @@ def linear_probe_accuracy(
     params = fit(params)
     predictions = np.asarray(jnp.argmax(xte @ params["w"] + params["b"], axis=-1))
     return float(np.mean(predictions == test_labels))
+
+
+RepresentationFn = Callable[[Any, Batch, jax.Array], jax.Array]  # (params, batch, rng) -> (B, D) codes
+
+
+def probe_accuracy(
+    represent: RepresentationFn, params: Any, train_batches: Iterable[Batch], test_batches: Iterable[Batch],
+    num_classes: int, seed: int,
+) -> float:
+    """Test accuracy of a linear classifier fitted on the codes of `train_batches` (a representation's
+    linear separability of the classes)."""
+    codes_fn = jax.jit(represent)
+    rng = jax.random.PRNGKey(seed)
+
+    def labelled_codes(batches: Iterable[Batch], offset: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = []
+        for i, batch in enumerate(batches):
+            codes, host = parallel.fetch(
+                (codes_fn(params, batch, jax.random.fold_in(rng, offset + i)), {"mask": batch["mask"], "label": batch["label"]})
+            )
+            keep = host["mask"] > 0
+            rows.append((codes[keep], host["label"][keep]))
+        return tuple(np.concatenate(part) for part in zip(*rows))
+
+    test_codes, test_labels = labelled_codes(test_batches, 0)
+    train_codes, train_labels = labelled_codes(train_batches, 1_000_000)
+    return linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels, num_classes)

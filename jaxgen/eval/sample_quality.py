@@ -13,19 +13,22 @@ import json
 import logging
 import math
 import pathlib
+import time
 from typing import Any, Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
 from jaxgen.eval import feature_metrics
 from jaxgen.eval.features import FeatureNetwork
-from jaxgen.train import mesh as mesh_lib
+from jaxgen import parallel
 
 CACHE_FORMAT = 1  # bump when what is stored changes
-SampleFn = Callable[[Any, jax.Array, int], jax.Array]  # (params, rng, num) -> images in [0, 1]
+SampleFn = Callable[..., jax.Array]  # (params, rng, num, cond) -> images in [0, 1]
+CondBatches = Iterator[dict[str, jax.Array]]  # one dict of batched conditions per sample batch
 ImageBatches = Iterable[tuple[jax.Array, np.ndarray]]  # (global images: [0, 1] float or uint8, mask of real rows)
 
 
@@ -46,17 +49,17 @@ class Protocol:
 
 def featurize(network: FeatureNetwork, mesh: Mesh, batches: ImageBatches) -> tuple[np.ndarray, np.ndarray | None]:
     """(features (N, D), logits (N, K) or None) of the real rows of `batches`, on the host."""
-    params = jax.device_put(network.params, mesh_lib.replicated(mesh))
+    params = jax.device_put(network.params, parallel.replicated(mesh))
 
     def apply_fn(p: Any, images: jax.Array) -> tuple[jax.Array, jax.Array | None]:
         if images.dtype == jnp.uint8:  # real images as stored
             images = images.astype(jnp.float32) / 255.0
         return network.apply_fn(p, images)
 
-    apply = jax.jit(apply_fn, out_shardings=mesh_lib.batch_sharded(mesh))
+    apply = jax.jit(apply_fn, out_shardings=parallel.batch_sharded(mesh))
     features, logits = [], []
     for images, mask in batches:
-        f, lg = mesh_lib.fetch(apply(params, images))
+        f, lg = parallel.fetch(apply(params, images))
         keep = np.asarray(mask) > 0
         features.append(np.asarray(f, np.float32)[keep])
         if lg is not None:
@@ -64,12 +67,16 @@ def featurize(network: FeatureNetwork, mesh: Mesh, batches: ImageBatches) -> tup
     return np.concatenate(features), (np.concatenate(logits) if logits else None)
 
 
-def sample_batches(sample_fn: SampleFn, params: Any, rng: jax.Array, num: int, batch: int, mesh: Mesh) -> Iterator[tuple[jax.Array, np.ndarray]]:
-    """`num` samples in batches of `batch`, each generated directly split over the mesh."""
-    generate = jax.jit(sample_fn, static_argnums=2, out_shardings=mesh_lib.batch_sharded(mesh))
+def sample_batches(
+    sample_fn: SampleFn, params: Any, rng: jax.Array, num: int, batch: int, mesh: Mesh, conditions: CondBatches | None = None
+) -> Iterator[tuple[jax.Array, np.ndarray]]:
+    """`num` samples in batches of `batch`, each generated directly split over the mesh; `conditions`
+    gives each batch's conditions (families whose samples need an input)."""
+    generate = jax.jit(sample_fn, static_argnums=2, out_shardings=parallel.batch_sharded(mesh))
     for i in range(math.ceil(num / batch)):
         mask = (np.arange(batch) < num - i * batch).astype(np.float32)
-        yield generate(params, jax.random.fold_in(rng, i), batch), mask
+        cond = None if conditions is None else next(conditions)
+        yield generate(params, jax.random.fold_in(rng, i), batch, cond), mask
 
 
 class ReferenceCache:
@@ -140,3 +147,48 @@ def compare(
         out[f"is{tag}"], out[f"is{tag}_std"] = feature_metrics.inception_score(fake_logits, protocol.is_splits, protocol.seed)
         out.update(feature_metrics.class_coverage(np.argmax(fake_logits, axis=-1), network.num_classes))
     return out
+
+
+def evaluate_samples(
+    config: ml_collections.ConfigDict, network: FeatureNetwork, mesh: Mesh, sample_fn: SampleFn, params: Any,
+    real_batches: Callable[[int], ImageBatches], conditions: Callable[[int], CondBatches] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sample-quality numbers of `params` under `config.eval` and the protocol that produced them.
+
+    `real_batches(batch_size)` yields the reference images (eval.reference_split, eval.num_reference,
+    spread over the split); `conditions(batch_size)`, for families whose samples need an input, yields
+    held-out conditions for each batch of samples.
+    """
+    e = config.eval
+    start = time.perf_counter()
+    batch = e.feature_batch_size or config.data.eval_batch_size
+    parallel.check_batch_divisible(batch, mesh, "eval.feature_batch_size")
+    protocol = Protocol(
+        e.num_samples, e.reference_split, e.num_reference, e.kid_subsets, e.kid_subset_size, e.pr_neighbours,
+        e.is_splits, config.sample.seed, batch,
+    )
+    key = {
+        "dataset": config.data.name,
+        "split": e.reference_split,
+        "num_reference": e.num_reference,
+        "image_size": config.data.image_size,
+        "static_binarize": config.data.preprocess == "binarize_static",
+    }
+    cache = ReferenceCache(pathlib.Path(e.cache_dir).expanduser())
+    real, _ = reference_features(network, mesh, lambda: real_batches(batch), key, cache)
+    fake_batches = sample_batches(
+        sample_fn, params, jax.random.PRNGKey(config.sample.seed), e.num_samples, batch, mesh,
+        None if conditions is None else conditions(batch),
+    )
+    fake, fake_logits = featurize(network, mesh, fake_batches)
+    metrics = compare(network, real, fake, fake_logits, protocol)
+    record = {
+        **dataclasses.asdict(protocol),
+        "num_reference": int(len(real)),
+        "reference_dataset": config.data.name,
+        "feature_network": network.identity,
+        "conditions": "held-out test examples" if conditions is not None else "none",
+        "seconds": time.perf_counter() - start,
+    }
+    logging.info("sample quality: %s", json.dumps({k: v for k, v in metrics.items() if k != "class_histogram"}))
+    return metrics, record

@@ -1,21 +1,28 @@
-"""One module per model family; `get_task(config)` picks it by `config.task`."""
+"""One module per model family; `get_task(config, spec, frozen)` picks it by `config.task`.
+
+A family module provides `validate_config(config)`, `make_task(config, spec, frozen)` and, when it reads
+other runs, `FROZEN_PARTS` (the names it accepts under `init_from`).
+"""
 from __future__ import annotations
 
 import importlib
+from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 
 from jaxgen.data import DatasetSpec
-from jaxgen.train.contract import Pictures, Task
-from jaxgen.validation import ConfigError
+from jaxgen.errors import ConfigError
+from jaxgen.train.contract import Batch, Cond, Pictures, Task
 
 FAMILIES = {
     "vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier", "ddpm": "jaxgen.tasks.ddpm", "gan": "jaxgen.tasks.gan",
     "pixelcnn": "jaxgen.tasks.pixelcnn",
 }
 
-__all__ = ["FAMILIES", "Pictures", "Task", "compute_dtype", "get_task", "require_labels", "validate"]
+__all__ = ["Batch", "Cond", "FAMILIES", "Pictures", "Task", "class_rows", "compute_dtype", "get_task", "labels_of",
+           "require_labels", "validate"]
 
 
 def compute_dtype(config: ml_collections.ConfigDict) -> jnp.dtype:
@@ -28,6 +35,30 @@ def require_labels(spec: DatasetSpec, setting: str) -> None:
     if spec.num_classes == 0:
         raise ConfigError(f"{setting} needs labels; data.name='{spec.name}' has none")
 
+
+def labels_of(cond: Cond | None, num: int, num_classes: int) -> jax.Array | None:
+    """The class labels of a class-conditional `sample`: `cond['label']`, or 0, 1, ..., K-1, 0, ... when
+    none are given; None for an unconditional model."""
+    if not num_classes:
+        return None
+    if cond is not None and "label" in cond:
+        return cond["label"]
+    return jnp.arange(num) % num_classes
+
+
+SampleFn = Callable[[object, jax.Array, int, Cond | None], jax.Array]
+
+
+def class_rows(sample: SampleFn, params: object, rng: jax.Array, num_classes: int, num_grid: int) -> tuple[jax.Array, int]:
+    """The sample grid of a family: one row per class (num_grid // K columns) when class-conditional,
+    else `num_grid` unconditional samples in a square grid."""
+    if not num_classes:
+        return sample(params, rng, num_grid, None), 0
+    per_class = max(1, num_grid // num_classes)
+    labels = jnp.repeat(jnp.arange(num_classes), per_class)
+    return sample(params, rng, labels.shape[0], {"label": labels}), per_class
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """All checks for `config`: the shared keys and the family's own."""
     if config.task not in FAMILIES:
@@ -35,9 +66,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     from jaxgen.validation import validate_common
 
     validate_common(config)
-    importlib.import_module(FAMILIES[config.task]).validate_config(config)
+    module = importlib.import_module(FAMILIES[config.task])
+    accepted = getattr(module, "FROZEN_PARTS", ())
+    for name, source in config.get("init_from", {}).items():
+        if source and name not in accepted:
+            raise ConfigError(
+                f"config key 'init_from.{name}': the {config.task} family reads no frozen part '{name}'"
+                + (f" (it reads: {', '.join(accepted)})" if accepted else "")
+            )
+    module.validate_config(config)
 
 
-def get_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> Task:
+def get_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Task] | None = None) -> Task:
+    """The family's task bound to `config`, the dataset `spec` and the tasks of its frozen parts."""
     validate(config)
-    return importlib.import_module(FAMILIES[config.task]).make_task(config, spec)
+    return importlib.import_module(FAMILIES[config.task]).make_task(config, spec, frozen or {})

@@ -10,8 +10,7 @@ Loss: cross-entropy of the true label, with random translations of up to `model.
 """
 from __future__ import annotations
 
-import functools
-from typing import Any, Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,11 +18,11 @@ import ml_collections
 import optax
 
 from jaxgen.data import DatasetSpec, to_model_input
-from jaxgen.eval.features import FeatureNetwork, params_digest
+from jaxgen.eval.features import FeatureNetwork
 from jaxgen.nn.classifier import ConvClassifier
-from jaxgen.tasks import Pictures
-from jaxgen.train.mesh import fetch
-from jaxgen.train.optim import make_optimizer
+from jaxgen.tasks import Cond, Pictures
+from jaxgen.train.evaluation import mean_totals
+from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_positive
 
@@ -57,7 +56,9 @@ def random_shift(rng: jax.Array, images: jax.Array, max_shift: int) -> jax.Array
 
 
 class ClassifierTask:
-    """Classifier family: the Task contract plus `feature_network(state)`."""
+    """Classifier family (one part, `model`): the Task contract plus `feature_network(params, record)`."""
+
+    conditions = ()
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         if spec.num_classes == 0:
@@ -66,14 +67,11 @@ class ClassifierTask:
         self.spec = spec
         m = config.model
         self.net = ConvClassifier(spec.num_classes, tuple(m.conv_features), m.feature_dim, m.dropout)
-        self.tx = make_optimizer(config.optim, config.train.num_steps)
 
-    def create_state(self, rng: jax.Array, example_batch: Batch) -> TrainState:
-        del example_batch
+    def create_state(self, rng: jax.Array) -> TrainState:
         k_init, k_state = jax.random.split(rng)
         params = self.net.init(k_init, jnp.zeros((1,) + self.spec.image_shape))["params"]
-        o = self.config.optim
-        return TrainState.create(params, self.tx, k_state, ema_decay=o.ema_decay, ema_warmup=o.ema_warmup)
+        return TrainState.create({"model": make_part(self.config, "model", params)}, k_state)
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         k_shift, k_dropout = jax.random.split(state.step_rng())
@@ -83,53 +81,40 @@ class ClassifierTask:
             _, logits = self.net.apply({"params": params}, x, train=True, rngs={"dropout": k_dropout})
             return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])), logits
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["model"])
         accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
-        return state.apply_gradients(grads), {"loss": loss, "accuracy": accuracy, "grad_norm": optax.global_norm(grads)}
+        return state.apply_gradients("model", grads), {"loss": loss, "accuracy": accuracy, "grad_norm": optax.global_norm(grads)}
 
-    def sample(self, params: Any, rng: jax.Array, num: int) -> jax.Array:
+    def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         raise ConfigError("a classifier does not generate samples (--mode sample needs a generative family)")
 
     def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures:
         """The picture batch sorted by predicted class, one row per class present (a quick visual check)."""
         x = to_model_input(batch["image"], "scale01")
-        _, logits = self.net.apply({"params": params}, x)
+        _, logits = self.net.apply({"params": params["model"]}, x)
         order = jnp.argsort(jnp.argmax(logits, -1), stable=True)
         return {"sorted_by_prediction": (x[order], 8)}
 
     def features(self, params: Any, images01: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.net.apply({"params": params}, images01)
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def _eval_batch(self, params: Any, batch: Batch) -> dict[str, jax.Array]:
-        _, logits = self.features(params, to_model_input(batch["image"], "scale01"))
+    def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        _, logits = self.features(params["model"], to_model_input(batch["image"], "scale01"))
         nll = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
         correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
         mask = batch["mask"]
         return {"nll": jnp.sum(nll * mask), "accuracy": jnp.sum(correct * mask), "count": jnp.sum(mask)}
 
-    def evaluate(self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None) -> dict[str, float]:
+    def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
         """Test accuracy and cross-entropy (nats) of the EMA (or raw) parameters."""
-        del probe_batches
-        totals: dict[str, float] = {}
-        for batch in batches:
-            for k, v in fetch(self._eval_batch(state.eval_params, batch)).items():
-                totals[k] = totals.get(k, 0.0) + float(v)
-        count = totals.pop("count")
-        return {**{k: v / count for k, v in totals.items()}, "num_examples": count}
+        return mean_totals(totals)
 
-    def feature_network(self, state: TrainState, workdir: str) -> FeatureNetwork:
-        """This trained classifier as the in-domain feature network (EMA parameters where present)."""
-        params = state.eval_params
-        identity = {
-            "network": "classifier",
-            "workdir": str(workdir),
-            "step": int(state.step),
-            "params_sha1": params_digest(params),
-            "dataset": self.spec.name,
-        }
-        return FeatureNetwork("classifier", identity, params, self.features, num_classes=self.spec.num_classes)
+    def feature_network(self, params: Any, record: dict[str, Any]) -> FeatureNetwork:
+        """This trained classifier (its eval parameters, as `load_run` gives them) as the in-domain feature
+        network; `record` (workdir, step, params_sha1) names it in the cache key and the reports."""
+        identity = {"network": "classifier", **record, "dataset": self.spec.name}
+        return FeatureNetwork("classifier", identity, params["model"], self.features, num_classes=self.spec.num_classes)
 
 
-def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> ClassifierTask:
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Any]) -> ClassifierTask:
     return ClassifierTask(config, spec)

@@ -13,9 +13,8 @@ Evaluation: L_simple on the test split, and the full variational bound in bits/d
 """
 from __future__ import annotations
 
-import functools
 import math
-from typing import Any, Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +26,8 @@ from jaxgen.diffusion import cosine_schedule, linear_schedule, losses, process, 
 from jaxgen.diffusion.schedules import Schedule
 from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.unet import UNet
-from jaxgen.tasks import Pictures, compute_dtype, require_labels
-from jaxgen.train.mesh import fetch
-from jaxgen.train.optim import make_optimizer
+from jaxgen.tasks import Cond, Pictures, class_rows, compute_dtype, labels_of, require_labels
+from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive
 
@@ -71,7 +69,10 @@ def make_schedule(d: ml_collections.ConfigDict) -> Schedule:
 
 
 class DDPMTask:
-    """The diffusion family bound to one config: pure functions of (params or state, batch, rng)."""
+    """The diffusion family bound to one config: pure functions of (params or state, batch, rng). One
+    part, `denoiser` (the UNet)."""
+
+    conditions = ()
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         m = config.model
@@ -94,7 +95,6 @@ class DDPMTask:
             m.channels, tuple(m.channel_mults), m.num_res_blocks, tuple(m.attention_resolutions), m.mid_attention,
             m.dropout, channels, self.num_classes, dtype,
         )
-        self.tx = make_optimizer(config.optim, config.train.num_steps)
 
     # ----------------------------------------------------------------- model pieces
     def denoiser(self, params: Any, labels: jax.Array | None = None) -> losses.DenoiseFn:
@@ -111,14 +111,12 @@ class DDPMTask:
             return lambda x, t: conditional(x, t, labels)
         return samplers.classifier_free_guidance(conditional, labels, self.num_classes, scale)
 
-    def create_state(self, rng: jax.Array, example_batch: Batch) -> TrainState:
-        del example_batch
+    def create_state(self, rng: jax.Array) -> TrainState:
         k_init, k_state = jax.random.split(rng)
         x = jnp.zeros((1,) + self.spec.image_shape, jnp.float32)
         labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
         params = self.net.init(k_init, x, jnp.zeros((1,), jnp.int32), labels)["params"]
-        o = self.config.optim
-        return TrainState.create(params, self.tx, k_state, ema_decay=o.ema_decay, ema_warmup=o.ema_warmup)
+        return TrainState.create({"denoiser": make_part(self.config, "denoiser", params)}, k_state)
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         k_t, k_eps, k_drop, k_label, k_flip = jax.random.split(state.step_rng(), 5)
@@ -140,8 +138,8 @@ class DDPMTask:
             out = self.net.apply({"params": params}, xt, t, labels, train=True, rngs={"dropout": k_drop})
             return jnp.mean(losses.simple_loss(out, target, weights))
 
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return state.apply_gradients(grads), {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        loss, grads = jax.value_and_grad(loss_fn)(state.params["denoiser"])
+        return state.apply_gradients("denoiser", grads), {"loss": loss, "grad_norm": optax.global_norm(grads)}
 
     def _loss_weights(self, t: jax.Array) -> jax.Array | None:
         d = self.config.diffusion
@@ -152,17 +150,16 @@ class DDPMTask:
             variance=self.config.sample.variance, min_snr_gamma=d.min_snr_gamma,
         )
 
-    def sample(self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None) -> jax.Array:
-        """`num` images in [0, 1] from `sample.sampler`; class-conditional models cycle through the
-        classes unless `labels` (num,) are given."""
-        return (self._sample_model_space(params, rng, num, labels) + 1.0) / 2.0
+    def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
+        """`num` images in [0, 1] from `sample.sampler`; class-conditional models take `cond['label']` (num,)
+        or cycle through the classes."""
+        labels = labels_of(cond, num, self.num_classes)
+        return (self._sample_model_space(params["denoiser"], rng, num, labels) + 1.0) / 2.0
 
     def _sample_model_space(
         self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None, trajectory: bool = False
     ) -> Any:
         s = self.config.sample
-        if self.num_classes and labels is None:
-            labels = jnp.arange(num) % self.num_classes
         shape = (num,) + self.spec.image_shape
         denoise = self.denoiser(params, labels)
         if s.sampler == "ddpm":
@@ -177,21 +174,18 @@ class DDPMTask:
         """Samples (one row per class for a class-conditional model) and the reverse process of 8 of
         them: PICTURE_TRAJECTORY_FRAMES frames from noise to image."""
         del batch
-        if self.num_classes:
-            per_class = max(1, self.config.train.num_grid_samples // self.num_classes)
-            labels = jnp.repeat(jnp.arange(self.num_classes), per_class)
-            grid = (self.sample(params, rng, labels.shape[0], labels), per_class)
-        else:
-            grid = (self.sample(params, rng, self.config.train.num_grid_samples), 0)
-        labels = jnp.arange(8) % self.num_classes if self.num_classes else None
-        _, path = self._sample_model_space(params, jax.random.fold_in(rng, 1), 8, labels, trajectory=True)
+        grid = class_rows(self.sample, params, rng, self.num_classes, self.config.train.num_grid_samples)
+        labels = labels_of(None, 8, self.num_classes)
+        _, path = self._sample_model_space(params["denoiser"], jax.random.fold_in(rng, 1), 8, labels, trajectory=True)
         frames = jnp.linspace(0, path.shape[0] - 1, PICTURE_TRAJECTORY_FRAMES).astype(jnp.int32)
         strip = jnp.clip((jnp.swapaxes(path[frames], 0, 1) + 1.0) / 2.0, 0.0, 1.0)
         return {"samples": grid, "reverse_process": (strip.reshape((-1,) + self.spec.image_shape), PICTURE_TRAJECTORY_FRAMES)}
 
     # ----------------------------------------------------------------- evaluation
-    @functools.partial(jax.jit, static_argnums=0)
-    def _eval_batch(self, params: Any, batch: Batch, rng: jax.Array, with_bound: jax.Array) -> dict[str, jax.Array]:
+    def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        """Masked sums of L_simple at random timesteps and, over the rows at positions below
+        eval.bound_examples, of the variational bound (T network calls, skipped for batches without such rows)."""
+        params = params["denoiser"]
         k_t, k_eps, k_bound = jax.random.split(rng, 3)
         x0 = to_model_input(batch["image"], "scale11")
         mask = batch["mask"]
@@ -200,7 +194,8 @@ class DDPMTask:
         eps = jax.random.normal(k_eps, x0.shape, jnp.float32)
         out = self.net.apply({"params": params}, process.q_sample(self.schedule, x0, t, eps), t, labels)
         target = process.regression_target(self.parameterisation, self.schedule, x0, t, eps)
-        sums = {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask)}
+        bound_mask = mask * (batch["position"] < self.config.eval.bound_examples)
+        sums = {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask), "bound_count": jnp.sum(bound_mask)}
 
         def denoise(x: jax.Array, tt: jax.Array) -> jax.Array:
             return self.net.apply({"params": params}, x, tt, labels)
@@ -208,26 +203,13 @@ class DDPMTask:
         def bound(_: None) -> jax.Array:
             variance = self.config.sample.variance
             total = losses.variational_bound(denoise, self.schedule, x0, k_bound, self.parameterisation, variance)["total"]
-            return jnp.sum(total * mask)
+            return jnp.sum(total * bound_mask)
 
-        sums["bound_nats"] = jax.lax.cond(with_bound, bound, lambda _: jnp.zeros(()), None)
+        sums["bound_nats"] = jax.lax.cond(jnp.any(bound_mask > 0), bound, lambda _: jnp.zeros(()), None)
         return sums
 
-    def evaluate(self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None) -> dict[str, float]:
-        """Test L_simple at random timesteps; the variational bound (nats and bits/dim) on the first
-        `eval.bound_examples` test images (whole batches)."""
-        del probe_batches
-        params = state.eval_params
-        rng = jax.random.PRNGKey(self.config.sample.seed)
-        totals = {"loss": 0.0, "count": 0.0, "bound_nats": 0.0, "bound_count": 0.0}
-        for i, batch in enumerate(batches):
-            with_bound = totals["bound_count"] < self.config.eval.bound_examples
-            sums = fetch(self._eval_batch(params, batch, jax.random.fold_in(rng, i), jnp.asarray(with_bound)))
-            totals["loss"] += float(sums["loss"])
-            totals["count"] += float(sums["count"])
-            if with_bound:
-                totals["bound_nats"] += float(sums["bound_nats"])
-                totals["bound_count"] += float(sums["count"])
+    def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
+        """Test L_simple; the variational bound in nats and bits/dim on the first `eval.bound_examples` test images."""
         results = {"loss": totals["loss"] / totals["count"], "num_examples": totals["count"]}
         if totals["bound_count"]:
             nats = totals["bound_nats"] / totals["bound_count"]
@@ -238,5 +220,5 @@ class DDPMTask:
         return results
 
 
-def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> DDPMTask:
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Any]) -> DDPMTask:
     return DDPMTask(config, spec)

@@ -19,17 +19,18 @@
            gan.began_lambda_k) and the convergence measure M_global (Berthelot et al. 2017)
 
 One `train_step` runs `gan.n_critic` discriminator updates (unrolled in the one jitted function, each on
-its own slice of the batch: data.batch_size = n_critic * the critic's minibatch) and then one generator update, with two optax
-states in one TrainState. The seed's tips: one-sided label smoothing (gan.label_smoothing), instance noise
-on D's inputs annealed linearly to 0 over training (gan.instance_noise, its initial std), the zero-centred
-gradient-norm penalty on real data (gan.r1_weight, Mescheder et al. 2018) and TTUR (optim_d.lr != optim.lr;
-optim is G's optimiser, optim_d D's).
+its own slice of the batch: data.batch_size = n_critic * the critic's minibatch) and then one generator
+update: two parts of one TrainState, `generator` and `discriminator`, each with its optimiser
+(`optim.generator.*`, `optim.discriminator.*`, both defaulting to `optim.*`). The seed's tips: one-sided
+label smoothing (gan.label_smoothing), instance noise on D's inputs annealed linearly to 0 over training
+(gan.instance_noise, its initial std), the zero-centred gradient-norm penalty on real data (gan.r1_weight,
+Mescheder et al. 2018), TTUR (optim.discriminator.lr != optim.generator.lr) and an EMA of G's weights
+(optim.generator.ema_decay; sampling and evaluation use it).
 """
 from __future__ import annotations
 
-import functools
 import math
-from typing import Any, Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,11 +40,11 @@ import optax
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.gan import losses
 from jaxgen.nn import gan as nets
-from jaxgen.tasks import Pictures, require_labels
-from jaxgen.train.mesh import fetch
-from jaxgen.train.optim import OPTIMIZERS, make_optimizer, per_part
+from jaxgen.tasks import Cond, Pictures, class_rows, labels_of, require_labels
+from jaxgen.train.evaluation import mean_totals
+from jaxgen.train.optim import make_part, part_settings
 from jaxgen.train.state import TrainState
-from jaxgen.validation import check, check_choice, check_positive
+from jaxgen.validation import ConfigError, check, check_choice, check_positive
 
 Batch = dict[str, jax.Array]
 LOSSES = ("gan", "lsgan", "wgan", "wgan_gp", "dragan", "cgan", "infogan", "acgan", "ebgan", "began")
@@ -61,8 +62,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     check_choice(config, "gan.generator_loss", GENERATOR_LOSSES)
     check_choice(config, "model.arch", nets.GAN_ARCHITECTURES)
     check_choice(config, "model.d_norm", nets.NORMS)
-    check_choice(config, "optim_d.name", OPTIMIZERS)
-    for key in ("gan.z_dim", "gan.n_critic", "optim_d.lr", "model.width"):
+    for key in ("gan.z_dim", "gan.n_critic", "model.width"):
         check_positive(config, key)
     for key in ("gan.clip", "gan.penalty_weight", "gan.r1_weight", "gan.info_weight", "gan.aux_weight", "gan.margin",
                 "gan.pt_weight", "gan.instance_noise", "gan.categorical_codes", "gan.continuous_codes"):
@@ -77,7 +77,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         config.data.preprocess == "scale11",
         f"GAN generators end in tanh: set data.preprocess='scale11' (got '{config.data.preprocess}')",
     )
-    check(config.optim.ema_decay == 0.0, "config key 'optim.ema_decay' must be 0 for GANs (no EMA generator)")
+    check(
+        part_settings(config.optim, "discriminator").ema_decay == 0.0,
+        "config key 'optim.discriminator.ema_decay' must be 0: D's averaged weights would never be used "
+        "(for an EMA of G set optim.generator.ema_decay)",
+    )
     check(
         g.loss not in ENERGY_ROWS or m.arch == "dcgan",
         f"gan.loss='{g.loss}' uses the convolutional autoencoder discriminator: set model.arch='dcgan'",
@@ -112,6 +116,8 @@ def slerp(a: jax.Array, b: jax.Array, weights: jax.Array) -> jax.Array:
 class GANTask:
     """The GAN family bound to one config: pure functions of (params or state, batch, rng)."""
 
+    conditions = ()
+
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         g, m = config.gan, config.model
         if g.loss in ("cgan", "acgan"):
@@ -124,7 +130,10 @@ class GANTask:
         self.categorical = g.categorical_codes if g.loss == "infogan" else 0
         self.continuous = g.continuous_codes if g.loss == "infogan" else 0
         if m.arch == "dcgan":
-            nets.dcgan_base_size(spec.image_shape[0])  # raises for unsupported sizes
+            try:
+                nets.dcgan_base_size(spec.image_shape[0])
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         self.generator = (
             nets.DCGANGenerator(spec.image_shape, m.width, self.num_classes)
             if m.arch == "dcgan"
@@ -142,9 +151,6 @@ class GANTask:
                 m.maxout_units, m.maxout_pieces, m.dropout, d_classes, aux, self.categorical, self.continuous
             )
         self.d_labels = d_classes > 0
-        self.tx_g = make_optimizer(config.optim, config.train.num_steps)
-        self.tx_d = make_optimizer(config.optim_d, config.train.num_steps * g.n_critic)
-        self.tx = per_part({"generator": self.tx_g, "discriminator": self.tx_d})
 
     # ----------------------------------------------------------------- model pieces
     @property
@@ -173,18 +179,17 @@ class GANTask:
         labels = labels if self.d_labels else None
         return self.discriminator.apply({"params": params_d}, x, labels, train=True, rngs={"dropout": rng})
 
-    def create_state(self, rng: jax.Array, example_batch: Batch) -> TrainState:
-        del example_batch
+    def create_state(self, rng: jax.Array) -> TrainState:
         k_g, k_d, k_state = jax.random.split(rng, 3)
         labels = jnp.zeros((2,), jnp.int32)
-        params = {
-            "generator": self.generator.init(k_g, jnp.zeros((2, self.latent_dim)), labels if self.num_classes else None)["params"],
-            "discriminator": self.discriminator.init(
-                k_d, jnp.zeros((2,) + self.spec.image_shape), labels if self.d_labels else None
-            )["params"],
+        params_g = self.generator.init(k_g, jnp.zeros((2, self.latent_dim)), labels if self.num_classes else None)["params"]
+        params_d = self.discriminator.init(k_d, jnp.zeros((2,) + self.spec.image_shape), labels if self.d_labels else None)["params"]
+        parts = {
+            "generator": make_part(self.config, "generator", params_g),
+            "discriminator": make_part(self.config, "discriminator", params_d, self.config.train.num_steps * self.config.gan.n_critic),
         }
         model_state = {"began_k": jnp.zeros((), jnp.float32)} if self.loss == "began" else {}
-        return TrainState.create(params, self.tx, k_state, model_state=model_state)
+        return TrainState.create(parts, k_state, model_state=model_state)
 
     # ----------------------------------------------------------------- the two players' objectives
     def _code_nll(self, out: dict[str, jax.Array], codes: dict[str, jax.Array]) -> jax.Array:
@@ -268,19 +273,17 @@ class GANTask:
         began_k = state.model_state.get("began_k", jnp.zeros(()))
         params_g = state.params["generator"]
 
-        def critic_update(carry: tuple[Any, Any], inputs: tuple[jax.Array, Any, jax.Array]) -> tuple[tuple[Any, Any], dict]:
-            params_d, opt_d = carry
-            real_i, labels_i, key = inputs
+        def critic_update(state: TrainState, real_i: jax.Array, labels_i: jax.Array | None, key: jax.Array) -> tuple[TrainState, dict]:
             k_z, k_d = jax.random.split(key)
             latent, codes = self.draw_latents(k_z, real_i.shape[0])
             fake = jax.lax.stop_gradient(self.generate(params_g, latent, labels_i))
             (loss, out), grads = jax.value_and_grad(self.discriminator_objective, has_aux=True)(
-                params_d, real_i, fake, labels_i, codes, k_d, began_k, noise_std
+                state.params["discriminator"], real_i, fake, labels_i, codes, k_d, began_k, noise_std
             )
-            updates, opt_d = self.tx_d.update(grads, opt_d, params_d)
-            params_d = optax.apply_updates(params_d, updates)
+            state = state.apply_gradients("discriminator", grads)
             if self.loss == "wgan":
-                params_d = jax.tree.map(lambda p: jnp.clip(p, -g.clip, g.clip), params_d)
+                clipped = jax.tree.map(lambda p: jnp.clip(p, -g.clip, g.clip), state.params["discriminator"])
+                state = state.with_params("discriminator", clipped)
             metrics = {
                 "d_loss": loss,
                 "d_real": jnp.mean(self._score(out["real"])),
@@ -290,27 +293,23 @@ class GANTask:
             }
             if self.loss in CRITIC_ROWS:
                 metrics["wasserstein"] = jnp.mean(out["real"]) - jnp.mean(out["fake"])
-            return (params_d, opt_d), metrics
+            return state, metrics
 
         # The k updates are traced one after the other rather than as a lax.scan: XLA's CPU backend emits
         # the convolutions' kernel gradients inside a while loop ~50x slower (750 ms against 14 ms for
         # DCGAN's second D layer at batch 128), even for a loop of one trip.
-        carry = (state.params["discriminator"], state.opt_state["discriminator"])
         history = []
         for i, key in enumerate(jax.random.split(k_critic, n)):
-            carry, critic_metrics = critic_update(carry, (real[i], None if labels is None else labels[i], key))
+            state, critic_metrics = critic_update(state, real[i], None if labels is None else labels[i], key)
             history.append(critic_metrics)
-        params_d, opt_d = carry
-        critic_metrics = {k: jnp.stack([h[k] for h in history]) for k in history[0]}
-        metrics = {k: jnp.mean(v) for k, v in critic_metrics.items()}
+        metrics = {k: jnp.mean(jnp.stack([h[k] for h in history])) for k in history[0]}
         energy_real = metrics.pop("energy_real")
 
         g_labels = labels[-1] if self.num_classes else None
         latent, codes = self.draw_latents(k_latent, real.shape[1])
         (g_loss, extras), g_grads = jax.value_and_grad(self.generator_objective, has_aux=True)(
-            params_g, params_d, latent, codes, g_labels, k_g
+            params_g, state.params["discriminator"], latent, codes, g_labels, k_g
         )
-        updates, opt_g = self.tx_g.update(g_grads, state.opt_state["generator"], params_g)
         model_state = dict(state.model_state)
         if self.loss == "began":
             model_state["began_k"], metrics["m_global"] = losses.began_update(
@@ -321,22 +320,14 @@ class GANTask:
             g_loss=g_loss, g_grad_norm=optax.global_norm(g_grads),
             **{k: v for k, v in extras.items() if k != "fake"},
         )
-        new_state = state.replace(
-            step=state.step + 1,
-            params={"generator": optax.apply_updates(params_g, updates), "discriminator": params_d},
-            opt_state={"generator": opt_g, "discriminator": opt_d},
-            model_state=model_state,
-        )
-        return new_state, metrics
+        return state.apply_gradients("generator", g_grads, model_state), metrics
 
     # ----------------------------------------------------------------- sampling and pictures
-    def sample(self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None) -> jax.Array:
-        """`num` images in [0, 1]; class-conditional generators cycle through the classes unless `labels`
-        (num,) are given. G's BatchNorm normalises over the `num` images drawn together."""
+    def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
+        """`num` images in [0, 1]; class-conditional generators take `cond['label']` (num,) or cycle through
+        the classes. G's BatchNorm normalises over the `num` images drawn together."""
         latent, _ = self.draw_latents(rng, num)
-        if self.num_classes and labels is None:
-            labels = jnp.arange(num) % self.num_classes
-        return self._from_latents(params, latent, labels)
+        return self._from_latents(params, latent, labels_of(cond, num, self.num_classes))
 
     def _from_latents(self, params: Any, latent: jax.Array, labels: jax.Array | None) -> jax.Array:
         return (self.generate(params["generator"], latent, labels) + 1.0) / 2.0
@@ -346,13 +337,7 @@ class GANTask:
         for infoGAN, code traversals. The noise comes from `rng`, the same at every call of the loop."""
         del batch
         k_grid, k_ends, k_traverse = jax.random.split(rng, 3)
-        pictures: Pictures = {}
-        if self.num_classes:
-            per_class = max(1, self.config.train.num_grid_samples // self.num_classes)
-            labels = jnp.repeat(jnp.arange(self.num_classes), per_class)
-            pictures["samples"] = (self.sample(params, k_grid, labels.shape[0], labels), per_class)
-        else:
-            pictures["samples"] = (self.sample(params, k_grid, self.config.train.num_grid_samples), 0)
+        pictures: Pictures = {"samples": class_rows(self.sample, params, k_grid, self.num_classes, self.config.train.num_grid_samples)}
 
         ends, _ = self.draw_latents(k_ends, 2 * INTERPOLATION_ROWS)
         weights = jnp.linspace(0.0, 1.0, INTERPOLATION_STEPS)
@@ -390,8 +375,10 @@ class GANTask:
         return pictures
 
     # ----------------------------------------------------------------- evaluation
-    @functools.partial(jax.jit, static_argnums=0)
-    def _eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+    def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        """D's mean output (probability for the log-loss rows) on held-out images and on as many samples:
+        a gap far larger than in training shows D memorising the training set. Sample quality (FID-D,
+        class coverage, Inception FID) comes from eval.feature_network."""
         real = to_model_input(batch["image"], "scale11")
         mask = batch["mask"]
         labels = batch["label"] if self.num_classes else None
@@ -401,23 +388,13 @@ class GANTask:
         out_real = self.discriminate(params["discriminator"], real, labels, k_d)["logit"]
         out_fake = self.discriminate(params["discriminator"], fake, labels, k_d)["logit"]
         return {
-            "d_real": jnp.sum(self._score(out_real) * mask), "d_fake": jnp.sum(self._score(out_fake) * mask),
+            "d_real_test": jnp.sum(self._score(out_real) * mask), "d_fake_test": jnp.sum(self._score(out_fake) * mask),
             "count": jnp.sum(mask),
         }
 
-    def evaluate(self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None) -> dict[str, float]:
-        """D's mean output (probability for the log-loss rows) on held-out images and on as many samples:
-        a gap far larger than in training shows D memorising the training set. Sample quality (FID-D,
-        class coverage, Inception FID) comes from eval.feature_network."""
-        del probe_batches
-        rng = jax.random.PRNGKey(self.config.sample.seed)
-        totals: dict[str, float] = {}
-        for i, batch in enumerate(batches):
-            for k, v in fetch(self._eval_batch(state.params, batch, jax.random.fold_in(rng, i))).items():
-                totals[k] = totals.get(k, 0.0) + float(v)
-        count = totals.pop("count")
-        return {**{f"{k}_test": v / count for k, v in totals.items()}, "num_examples": count}
+    def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
+        return mean_totals(totals)
 
 
-def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> GANTask:
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Any]) -> GANTask:
     return GANTask(config, spec)

@@ -8,9 +8,8 @@ nats (the binarised-MNIST convention) and in bits/dim (the 8-bit convention): bo
 """
 from __future__ import annotations
 
-import functools
 import math
-from typing import Any, Iterable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -25,9 +24,8 @@ from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.pixelcnn import GatedPixelCNN, PixelCNN
 from jaxgen.nn.pixelcnn_pp import PixelCNNPlusPlus
 from jaxgen.nn.pixelrnn import RowLSTMPixelRNN
-from jaxgen.tasks import Pictures, compute_dtype, require_labels
-from jaxgen.train.mesh import fetch
-from jaxgen.train.optim import make_optimizer
+from jaxgen.tasks import Cond, Pictures, class_rows, compute_dtype, labels_of, require_labels
+from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive
 
@@ -81,7 +79,10 @@ def make_network(config: ml_collections.ConfigDict, colours: int, likelihood: Pi
 
 
 class PixelCNNTask:
-    """The autoregressive family bound to one config: pure functions of (params or state, batch, rng)."""
+    """The autoregressive family bound to one config: pure functions of (params or state, batch, rng). One
+    part, `model`; `complete` and `draw` take its parameters, the contract's methods the state's eval_params."""
+
+    conditions = ()
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         m = config.model
@@ -101,7 +102,6 @@ class PixelCNNTask:
         self.net = make_network(config, colours, self.likelihood, self.num_classes)
         self.num_dims = height * width * colours
         self.cached_sampling = m.arch == "pixelcnn" and config.sample.sampler != "full"
-        self.tx = make_optimizer(config.optim, config.train.num_steps)
 
     # ----------------------------------------------------------------- model pieces
     def levels(self, batch: Batch, rng: jax.Array) -> jax.Array:
@@ -126,14 +126,12 @@ class PixelCNNTask:
         return batch["label"] if self.num_classes else None
 
     # ----------------------------------------------------------------- the task contract
-    def create_state(self, rng: jax.Array, example_batch: Batch) -> TrainState:
-        del example_batch
+    def create_state(self, rng: jax.Array) -> TrainState:
         k_init, k_state = jax.random.split(rng)
         x = jnp.zeros((1,) + self.spec.image_shape, jnp.float32)
         labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
         params = self.net.init(k_init, x, labels)["params"]
-        o = self.config.optim
-        return TrainState.create(params, self.tx, k_state, ema_decay=o.ema_decay, ema_warmup=o.ema_warmup)
+        return TrainState.create({"model": make_part(self.config, "model", params)}, k_state)
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         k_data, k_drop = jax.random.split(state.step_rng())
@@ -144,17 +142,16 @@ class PixelCNNTask:
             nll = jnp.mean(self.nll(params, levels, labels, train=True, rng=k_drop))
             return nll / self.num_dims, nll
 
-        (loss, nll), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, nll), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["model"])
         metrics = {"loss": loss, "nll_nats": nll, "bits_per_dim": loss / math.log(2.0), "grad_norm": optax.global_norm(grads)}
-        return state.apply_gradients(grads), metrics
+        return state.apply_gradients("model", grads), metrics
 
-    def sample(self, params: Any, rng: jax.Array, num: int, labels: jax.Array | None = None) -> jax.Array:
-        """`num` images in [0, 1], (num, H, W, C), drawn pixel by pixel; class-conditional models cycle
-        through the classes unless `labels` (num,) are given."""
-        if self.num_classes and labels is None:
-            labels = jnp.arange(num) % self.num_classes
+    def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
+        """`num` images in [0, 1], (num, H, W, C), drawn pixel by pixel; class-conditional models take
+        `cond['label']` (num,) or cycle through the classes."""
+        labels = labels_of(cond, num, self.num_classes)
         blank = jnp.zeros((num,) + self.spec.image_shape, jnp.int32)
-        return self.to_image(self.draw(params, rng, blank, labels))
+        return self.to_image(self.draw(params["model"], rng, blank, labels))
 
     def complete(self, params: Any, rng: jax.Array, levels: jax.Array, labels: jax.Array | None = None,
                  known_rows: int | None = None) -> jax.Array:
@@ -180,17 +177,12 @@ class PixelCNNTask:
         test images (no more than train.num_grid_samples), its top half, and COMPLETIONS_PER_IMAGE samples
         of its bottom half."""
         k_data, k_sample, k_complete = jax.random.split(rng, 3)
-        if self.num_classes:
-            per_class = max(1, self.config.train.num_grid_samples // self.num_classes)
-            grid_labels = jnp.repeat(jnp.arange(self.num_classes), per_class)
-            samples = (self.sample(params, k_sample, grid_labels.shape[0], grid_labels), per_class)
-        else:
-            samples = (self.sample(params, k_sample, self.config.train.num_grid_samples), 0)
+        samples = class_rows(self.sample, params, k_sample, self.num_classes, self.config.train.num_grid_samples)
         n = min(PICTURE_IMAGES, self.config.train.num_grid_samples, batch["image"].shape[0])
         levels = self.levels(batch, k_data)[:n]
         labels = self._labels(batch)
         labels = None if labels is None else jnp.repeat(labels[:n], COMPLETIONS_PER_IMAGE)
-        completed = self.complete(params, k_complete, jnp.repeat(levels, COMPLETIONS_PER_IMAGE, axis=0), labels)
+        completed = self.complete(params["model"], k_complete, jnp.repeat(levels, COMPLETIONS_PER_IMAGE, axis=0), labels)
         original = self.to_image(levels)
         top_half = original.at[:, original.shape[1] // 2 :].set(0.5)
         rows = jnp.concatenate(
@@ -199,23 +191,15 @@ class PixelCNNTask:
         return {"samples": samples, "completions": (rows.reshape((-1,) + original.shape[1:]), 2 + COMPLETIONS_PER_IMAGE)}
 
     # ----------------------------------------------------------------- evaluation
-    @functools.partial(jax.jit, static_argnums=0)
-    def _eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
-        nll = self.nll(params, self.levels(batch, rng), self._labels(batch))
+    def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        nll = self.nll(params["model"], self.levels(batch, rng), self._labels(batch))
         return {"nll_nats": jnp.sum(nll * batch["mask"]), "count": jnp.sum(batch["mask"])}
 
-    def evaluate(self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None) -> dict[str, float]:
+    def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
         """The exact test-set negative log-likelihood: nats per image and bits per dimension."""
-        del probe_batches
-        rng = jax.random.PRNGKey(self.config.sample.seed)
-        total = count = 0.0
-        for i, batch in enumerate(batches):
-            sums = fetch(self._eval_batch(state.eval_params, batch, jax.random.fold_in(rng, i)))
-            total += float(sums["nll_nats"])
-            count += float(sums["count"])
-        nats = total / count
-        return {"nll_nats": nats, "bits_per_dim": float(discrete_bits_per_dim(nats, self.num_dims)), "num_examples": count}
+        nats = totals["nll_nats"] / totals["count"]
+        return {"nll_nats": nats, "bits_per_dim": float(discrete_bits_per_dim(nats, self.num_dims)), "num_examples": totals["count"]}
 
 
-def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> PixelCNNTask:
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Any]) -> PixelCNNTask:
     return PixelCNNTask(config, spec)

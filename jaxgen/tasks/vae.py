@@ -12,7 +12,7 @@ loss = mean_batch sum_pixels (x - x_hat)^2.
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +24,12 @@ from jaxgen import probability
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.eval.image_similarity import SSIM_WINDOW, psnr, ssim
 from jaxgen.eval.likelihood import discrete_bits_per_dim, importance_weighted_log_likelihood
-from jaxgen.eval.probe import linear_probe_accuracy
 from jaxgen.data.preprocess import DEQUANTIZE_LOG_SCALE
 from jaxgen.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from jaxgen.nn.layers import ACTIVATIONS
-from jaxgen.tasks import Pictures, compute_dtype
-from jaxgen.train.mesh import fetch
-from jaxgen.train.optim import make_optimizer
+from jaxgen.tasks import Cond, Pictures, compute_dtype
+from jaxgen.train.evaluation import mean_totals
+from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive
 
@@ -64,7 +63,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 class VAETask:
-    """The AE/VAE family bound to one config: pure functions of (params or state, batch, rng)."""
+    """The AE/VAE family bound to one config: pure functions of (params or state, batch, rng).
+
+    The state has one part, `model` ({encoder, decoder}). The contract's methods (`sample`, `pictures`,
+    `eval_batch`, `representation`) take the state's `eval_params`; the model's own functions (`encode`,
+    `decode`, `reconstruct`, `interpolate`, `traverse`, `latent_manifold`) take the part's parameters,
+    `eval_params["model"]`.
+    """
+
+    conditions = ()
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         self.config = config
@@ -80,7 +87,6 @@ class VAETask:
         self.is_vae = m.kind == "vae"
         self.gaussian = m.decoder == "gaussian"
         self.mode = config.data.preprocess
-        self.tx = make_optimizer(config.optim, config.train.num_steps)  # one instance: it is static state metadata
         dtype = compute_dtype(config)
         out_features = 2 * m.z_dim if self.is_vae else m.z_dim
         out_per_channel = 2 if (self.is_vae and self.gaussian) else 1
@@ -155,11 +161,9 @@ class VAETask:
         return {"recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
     # ----------------------------------------------------------------- the task contract
-    def create_state(self, rng: jax.Array, example_batch: Batch) -> TrainState:
-        del example_batch  # shapes come from the dataset spec
+    def create_state(self, rng: jax.Array) -> TrainState:
         k_init, k_state = jax.random.split(rng)
-        o = self.config.optim
-        return TrainState.create(self.init_params(k_init), self.tx, k_state, ema_decay=o.ema_decay, ema_warmup=o.ema_warmup)
+        return TrainState.create({"model": make_part(self.config, "model", self.init_params(k_init))}, k_state)
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         k_data, k_z = jax.random.split(state.step_rng())
@@ -170,16 +174,16 @@ class VAETask:
             loss = -jnp.mean(terms["elbo"]) if self.is_vae else jnp.mean(terms["recon"])
             return loss, terms
 
-        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["model"])
         metrics = {"loss": loss, **{k: jnp.mean(v) for k, v in terms.items()}}
         metrics["grad_norm"] = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
-        return state.apply_gradients(grads), metrics
+        return state.apply_gradients("model", grads), metrics
 
-    def sample(self, params: Params, rng: jax.Array, num: int) -> jax.Array:
-        """Means of p(x|z) for z ~ N(0, I): (num, H, W, C) in [0, 1]."""
+    def sample(self, params: Params, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
+        """Means of p(x|z) for z ~ N(0, I): (num, H, W, C) in [0, 1]; the model is unconditional."""
         if not self.is_vae:
             raise ConfigError("model.kind='ae' has no prior to sample from; use a VAE (model.kind='vae')")
-        return self.decode(params, jax.random.normal(rng, (num, self.config.model.z_dim)))
+        return self.decode(params["model"], jax.random.normal(rng, (num, self.config.model.z_dim)))
 
     def code(self, params: Params, x: jax.Array) -> jax.Array:
         """The point code of x: mu of q(z|x) for a VAE, z for an AE; (B, Z)."""
@@ -215,6 +219,7 @@ class VAETask:
 
     def pictures(self, params: Params, rng: jax.Array, batch: Batch) -> Pictures:
         """Grids for the workdir: samples, reconstructions, interpolations, traversal, manifold."""
+        all_params, params = params, params["model"]
         x = to_model_input(batch["image"], self.mode, rng)
         n = min(PICTURE_ROWS, x.shape[0] // 2)
         shown = self.decode_data(x[: n * 2])
@@ -227,7 +232,7 @@ class VAETask:
         traversal = self.traverse(params, x, values)[:dims]
         pics["traversal"] = (traversal.reshape((-1,) + self.image_shape), values.shape[0])
         if self.is_vae:
-            pics["samples"] = (self.sample(params, rng, self.config.train.num_grid_samples), 0)
+            pics["samples"] = (self.sample(all_params, rng, self.config.train.num_grid_samples), 0)
             if self.config.model.z_dim == 2:
                 pics["manifold"] = (self.latent_manifold(params), MANIFOLD_SIZE)
         return pics
@@ -237,9 +242,9 @@ class VAETask:
         return jnp.clip((x + 1.0) / 2.0 if self.mode == "scale11" else x, 0.0, 1.0)
 
     # ----------------------------------------------------------------- evaluation
-    @functools.partial(jax.jit, static_argnums=0)
-    def _eval_batch(self, params: Params, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+    def eval_batch(self, params: Params, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
         """Masked sums over one batch of the per-example evaluation numbers."""
+        params = params["model"]
         k_data, k_elbo, k_iw = jax.random.split(rng, 3)
         x = to_model_input(batch["image"], self.mode, k_data)
         mask = batch["mask"]
@@ -258,54 +263,22 @@ class VAETask:
                 sums[f"iwae_{k}"] = jnp.sum(ll * mask)
         return sums
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def _codes(self, params: Params, batch: Batch, rng: jax.Array) -> jax.Array:
-        return self.code(params, to_model_input(batch["image"], self.mode, rng))
-
-    def evaluate(
-        self, state: TrainState, batches: Iterable[Batch], probe_batches: Iterable[Batch] | None = None
-    ) -> dict[str, float]:
-        """Test-set ELBO and IWAE bounds in nats (bits/dim for dequantised data), AE squared error,
-        PSNR/SSIM of the reconstructions (against the model-space data shown in [0, 1]), and the linear-probe accuracy of the codes (fitted on `probe_batches`, scored on `batches`).
-        """
-        params = state.eval_params
-        rng = jax.random.PRNGKey(self.config.sample.seed)
-        probing = probe_batches is not None and self.spec.num_classes > 0 and self.config.eval.linear_probe
-        totals: dict[str, float] = {}
-        test_rows = []
-        for i, batch in enumerate(batches):
-            key = jax.random.fold_in(rng, i)
-            for k, v in fetch(self._eval_batch(params, batch, key)).items():
-                totals[k] = totals.get(k, 0.0) + float(v)
-            if probing:
-                test_rows.append(self._labelled_codes(params, batch, key))
-        count = totals.pop("count")
-        results = {k: v / count for k, v in totals.items()}
-        results["num_examples"] = count
+    def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
+        """Test-set ELBO and IWAE bounds in nats (bits/dim for dequantised data), AE squared error, and
+        PSNR/SSIM of the reconstructions (against the model-space data shown in [0, 1])."""
+        results = mean_totals(totals)
         if self.is_vae:
             results["nll_nats"] = -results[f"iwae_{max(self.config.eval.iwae_k)}"]
             if self.mode == "dequantize01":
                 dims = int(np.prod(self.image_shape))
                 results["bits_per_dim"] = float(discrete_bits_per_dim(results["nll_nats"], dims, DEQUANTIZE_LOG_SCALE))
-        if probing:
-            train_rows = [
-                self._labelled_codes(params, batch, jax.random.fold_in(rng, 1_000_000 + i))
-                for i, batch in enumerate(probe_batches)
-            ]
-            (train_codes, train_labels), (test_codes, test_labels) = (
-                [np.concatenate(part) for part in zip(*rows)] for rows in (train_rows, test_rows)
-            )
-            results["linear_probe_accuracy"] = linear_probe_accuracy(
-                train_codes, train_labels, test_codes, test_labels, self.spec.num_classes
-            )
         return results
 
-    def _labelled_codes(self, params: Params, batch: Batch, rng: jax.Array) -> tuple[np.ndarray, np.ndarray]:
-        """(codes, labels) of the real (unpadded) rows of an eval batch, on the host."""
-        codes, host = fetch((self._codes(params, batch, rng), {"mask": batch["mask"], "label": batch["label"]}))
-        keep = host["mask"] > 0
-        return codes[keep], host["label"][keep]
+    def representation(self, params: Params, batch: Batch, rng: jax.Array) -> jax.Array:
+        """The codes of a batch (mu of q(z|x), or the AE's z), (B, Z): what the linear probe
+        (eval.linear_probe) fits."""
+        return self.code(params["model"], to_model_input(batch["image"], self.mode, rng))
 
 
-def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec) -> VAETask:
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Any]) -> VAETask:
     return VAETask(config, spec)

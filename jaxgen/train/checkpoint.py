@@ -14,24 +14,25 @@ import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from jaxgen.errors import CheckpointMismatchError, RunNotFoundError
 from jaxgen.train.state import TrainState
 
 
-class CheckpointMismatchError(RuntimeError):
-    """The workdir's checkpoint holds a different model or optimiser than the config builds."""
 
 
 MISMATCH_MARKERS = ("tree structures do not match", "shape mismatch", "Requested shape")
 
 
 class Checkpointer:
-    def __init__(self, workdir: str | pathlib.Path, keep: int):
+    def __init__(self, workdir: str | pathlib.Path, keep: int, read_only: bool = False):
+        """`read_only` opens another run's checkpoints for loading: nothing is created there."""
         self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
         self.keep = keep
+        self.read_only = read_only
         self._manager = self._open()
 
     def _open(self) -> ocp.CheckpointManager:
-        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True)
+        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=not self.read_only, read_only=self.read_only)
         return ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
@@ -42,9 +43,12 @@ class Checkpointer:
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra))
         self._manager.save(step, args=args, force=True)
 
-    def restore_latest(self, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
-        """Restore the newest readable checkpoint onto `abstract_state`'s shapes and shardings."""
-        while (step := self._manager.latest_step()) is not None:
+    def restore_latest(self, abstract_state: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]] | None:
+        """Restore the newest readable checkpoint (or the one at `step`, if it exists) onto `abstract_state`'s
+        shapes and shardings."""
+        if step is not None and step not in self._manager.all_steps():
+            return None
+        while (step := step if step is not None else self._manager.latest_step()) is not None:
             try:
                 args = ocp.args.Composite(
                     state=ocp.args.StandardRestore(abstract_state), extra=ocp.args.JsonRestore()
@@ -58,7 +62,10 @@ class Checkpointer:
                         "this config builds (the config changed?); use a new --workdir or the config it was "
                         "trained with"
                     ) from e
+                if self.read_only:  # another run's checkpoint: never moved from here
+                    raise RunNotFoundError(f"checkpoint {self.directory}/{step} cannot be read: {str(e).splitlines()[0][:200]}") from e
                 self._set_aside(step, e)
+                step = None
         return None
 
     def _set_aside(self, step: int, error: Exception) -> None:

@@ -1,32 +1,53 @@
 """The contract between a model family (jaxgen/tasks) and the generic loop (see DESIGN.md).
 
-The loop depends on this protocol only; the families implement it.
+The loop depends on this protocol only; the families implement it. Every method is a pure function of
+its arguments (the task object only binds the config, the dataset spec and the frozen parts' tasks),
+so the loop jits each one once.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 import jax
 import ml_collections
 
 from jaxgen.train.state import TrainState
 
+Batch = dict[str, jax.Array]
+Cond = dict[str, jax.Array]  # batched conditions of `sample`: label (N,), an image (N, H, W, C), ...
 Pictures = dict[str, tuple[jax.Array, int]]  # name -> (images in [0, 1] NHWC, grid columns)
 
 
 class Task(Protocol):
-    """The contract between a family and the generic loop (see DESIGN.md)."""
+    """One family bound to one config.
+
+    `conditions` names the features `sample` cannot do without (an input image for image-to-image);
+    optional ones (a class label, which otherwise cycles through the classes) are not listed. The
+    sample-quality protocol and `--mode sample` supply the listed ones from held-out data or the user.
+    """
 
     config: ml_collections.ConfigDict
+    conditions: tuple[str, ...]
 
-    def create_state(self, rng: jax.Array, example_batch: dict[str, jax.Array]) -> TrainState: ...
+    def create_state(self, rng: jax.Array) -> TrainState:
+        """The state's trained parts and model state (shapes from the dataset spec); the experiment adds
+        the frozen parts."""
+        ...
 
-    def train_step(self, state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]: ...
+    def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One step's updates (`state.apply_gradients(part, grads)` per update); the loop counts the step."""
+        ...
 
-    def sample(self, params: Any, rng: jax.Array, num: int) -> jax.Array: ...
+    def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
+        """`num` images in [0, 1], float32 NHWC, from `params` = TrainState.eval_params."""
+        ...
 
-    def pictures(self, params: Any, rng: jax.Array, batch: dict[str, jax.Array]) -> Pictures: ...
+    def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures: ...
 
-    def evaluate(
-        self, state: TrainState, batches: Iterable[dict[str, jax.Array]], probe_batches: Iterable[dict[str, jax.Array]] | None
-    ) -> dict[str, float]: ...
+    def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        """Sums over the real rows (`batch['mask']`) of one evaluation batch, with their `count`."""
+        ...
+
+    def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
+        """The reported numbers from the totals of `eval_batch` over the whole evaluation set."""
+        ...

@@ -11,8 +11,6 @@ import numpy as np
 import tqdm
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or Inf; the message names the step and the last good checkpoint."""
 
 
 def mean_metrics(history: list[Mapping[str, jax.Array]]) -> tuple[dict[str, float], dict[str, np.ndarray]]:

@@ -1,8 +1,13 @@
 """Optax optimisers and learning-rate schedules built from `config.optim`."""
 from __future__ import annotations
 
+from typing import Any
+
 import ml_collections
 import optax
+
+from jaxgen.errors import ConfigError
+from jaxgen.train.state import Part
 
 OPTIMIZERS = ("adam", "adamw", "adagrad", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -41,7 +46,7 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Gr
     elif optim.name == "sgd":
         core = optax.sgd(lr, momentum=optim.b1 or None)
     else:
-        raise ValueError(f"unknown optim.name '{optim.name}'; choose one of {OPTIMIZERS}")
+        raise ConfigError(f"unknown optim.name '{optim.name}'; choose one of {OPTIMIZERS}")
     chain = []
     if optim.grad_clip_norm > 0:
         chain.append(optax.clip_by_global_norm(optim.grad_clip_norm))
@@ -50,16 +55,17 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Gr
     return optax.chain(*chain, core)
 
 
-def per_part(parts: dict[str, optax.GradientTransformation]) -> optax.GradientTransformation:
-    """One optimiser per top-level entry of a dict of parameters, with its own state under the same key
-    (a GAN's generator and discriminator). `update` updates every part; a family that updates one part
-    at a time calls that part's transformation on `opt_state[name]` itself."""
+def part_settings(optim: ml_collections.ConfigDict, part: str) -> ml_collections.ConfigDict:
+    """`optim` with the entries that `optim.<part>` sets (not None) replaced: one part's optimiser and EMA."""
+    settings = {k: v for k, v in optim.items() if not isinstance(v, ml_collections.ConfigDict)}
+    if part in optim:
+        settings.update({k: v for k, v in optim[part].items() if v is not None})
+    return ml_collections.ConfigDict(settings)
 
-    def init(params: dict) -> dict:
-        return {name: tx.init(params[name]) for name, tx in parts.items()}
 
-    def update(grads: dict, state: dict, params: dict | None = None) -> tuple[dict, dict]:
-        out = {name: tx.update(grads[name], state[name], None if params is None else params[name]) for name, tx in parts.items()}
-        return {name: u for name, (u, _) in out.items()}, {name: s for name, (_, s) in out.items()}
-
-    return optax.GradientTransformation(init, update)
+def make_part(config: ml_collections.ConfigDict, part: str, params: Any, num_updates: int | None = None) -> Part:
+    """Part `part` of a state: `params` with the optimiser and EMA of `optim.<part>` (defaulting to `optim`),
+    its schedule laid over `num_updates` (default train.num_steps: one update per step)."""
+    settings = part_settings(config.optim, part)
+    tx = make_optimizer(settings, config.train.num_steps if num_updates is None else num_updates)
+    return Part.create(params, tx, settings.ema_decay, settings.ema_warmup)

@@ -4,12 +4,13 @@ import pytest
 
 from jaxgen.data import HostTransform, TrainStream, eval_batches
 from jaxgen.data.pipeline import process_rows
-from jaxgen.data.sources import ArraySource, DataError, DatasetSpec
+from jaxgen.data.sources import ArraySource, DatasetSpec
+from jaxgen.errors import DataError
 
 
 def counting_source(n=50):
     images = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 1), np.uint8)
-    return ArraySource(DatasetSpec("count", (2, 2, 1), 0), images, np.arange(n, dtype=np.int32))
+    return ArraySource(DatasetSpec.of_images("count", (2, 2, 1), 10), {"image": images, "label": np.arange(n, dtype=np.int32)})
 
 
 def labels_of(stream, steps):

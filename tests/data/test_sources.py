@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from jaxgen import data
-from jaxgen.data.sources import DataError
+from jaxgen.errors import DataError
 
 
 def data_config(name, **kw):
@@ -25,14 +25,14 @@ def test_builtin_datasets_have_disjoint_splits_of_the_stated_shape(name, shape, 
     assert batch["image"].dtype == np.uint8 and batch["image"].shape == (4,) + shape
     if classes:
         assert batch["label"].dtype == np.int32
-        assert np.bincount(test_src.labels, minlength=classes).min() == len(test_src) // classes
-    flat_train = {img.tobytes() for img in train_src.images}
-    assert not any(img.tobytes() in flat_train for img in test_src.images[:200])
+        assert np.bincount(test_src.arrays["label"], minlength=classes).min() == len(test_src) // classes
+    flat_train = {img.tobytes() for img in train_src.arrays["image"]}
+    assert not any(img.tobytes() in flat_train for img in test_src.arrays["image"][:200])
 
 
 def test_mnist5k_is_real_mnist():
     src = data.open_source(data_config("mnist5k"), "train")
-    assert src.images.max() == 255 and 30 < src.images.mean() < 40  # MNIST's mean intensity is ~33
+    assert src.arrays["image"].max() == 255 and 30 < src.arrays["image"].mean() < 40  # MNIST's mean intensity is ~33
 
 
 def test_tfds_datasets_read_through_data_source_with_mock_data():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxgen.diffusion import from_betas, samplers
-from jaxgen.train import mesh as mesh_lib
+from jaxgen import parallel
 
 BETAS = np.linspace(1e-3, 0.2, 40)
 SHAPE = (4, 3, 3, 1)
@@ -84,10 +84,10 @@ def test_sampler_traces_once_and_works_under_jit_vmap_and_sharding():
     sample(jax.random.PRNGKey(1))  # a second key reuses the compiled program
     stacked = jax.vmap(sample)(jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)]))
     np.testing.assert_allclose(np.asarray(stacked[0]), np.asarray(first), atol=1e-6)
-    mesh = mesh_lib.make_mesh()
+    mesh = parallel.make_mesh()
     sharded = jax.jit(
         lambda rng: samplers.ddpm_sample(toy_eps_model, schedule, rng, (8, 3, 3, 1)),
-        out_shardings=mesh_lib.batch_sharded(mesh),
+        out_shardings=parallel.batch_sharded(mesh),
     )(jax.random.PRNGKey(0))
     assert len(sharded.sharding.device_set) == 8
     np.testing.assert_allclose(np.asarray(sharded), np.asarray(first), atol=1e-6)

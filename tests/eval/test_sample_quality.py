@@ -11,7 +11,7 @@ import pytest
 from jaxgen import run
 from jaxgen.eval import inception_weights, sample_quality
 from jaxgen.eval.features import FeatureNetwork
-from jaxgen.train import mesh as mesh_lib
+from jaxgen import parallel
 from jaxgen.validation import ConfigError
 from tests.helpers import classifier_config, vae_config
 
@@ -27,40 +27,40 @@ def toy_network(scale: float = 1.0) -> FeatureNetwork:
 
 
 def test_featurize_streams_sharded_batches_and_drops_padding():
-    mesh = mesh_lib.make_mesh()
+    mesh = parallel.make_mesh()
     images = np.random.default_rng(0).uniform(size=(20, 6, 6, 1)).astype(np.float32)
     padded = np.concatenate([images, images[:4]])  # 3 batches of 8; the last 4 rows are padding
     mask = (np.arange(24) < 20).astype(np.float32)
-    batches = [(jax.device_put(padded[i : i + 8], mesh_lib.batch_sharded(mesh)), mask[i : i + 8]) for i in range(0, 24, 8)]
+    batches = [(jax.device_put(padded[i : i + 8], parallel.batch_sharded(mesh)), mask[i : i + 8]) for i in range(0, 24, 8)]
     network = toy_network()
     features, logits = sample_quality.featurize(network, mesh, batches)
     expected, expected_logits = network.apply_fn(network.params, jnp.asarray(images))
     np.testing.assert_allclose(features, expected, rtol=1e-6)
     np.testing.assert_allclose(logits, expected_logits, rtol=1e-6)
-    uint8 = [(jax.device_put((padded[i : i + 8] * 255).round().astype(np.uint8), mesh_lib.batch_sharded(mesh)), mask[i : i + 8]) for i in range(0, 24, 8)]
+    uint8 = [(jax.device_put((padded[i : i + 8] * 255).round().astype(np.uint8), parallel.batch_sharded(mesh)), mask[i : i + 8]) for i in range(0, 24, 8)]
     from_uint8, _ = sample_quality.featurize(network, mesh, uint8)  # stored images are read as x / 255
     np.testing.assert_allclose(from_uint8, expected, atol=1 / 255)
 
 
 def test_sample_batches_give_exactly_num_real_rows():
-    mesh = mesh_lib.make_mesh()
+    mesh = parallel.make_mesh()
 
-    def sample_fn(params, rng, num):
+    def sample_fn(params, rng, num, cond):
         return jax.random.uniform(rng, (num, 4, 4, 1)) * params
 
     batches = list(sample_quality.sample_batches(sample_fn, jnp.float32(1.0), jax.random.PRNGKey(0), 20, 8, mesh))
     assert len(batches) == 3 and sum(m.sum() for _, m in batches) == 20
-    assert batches[0][0].sharding.is_equivalent_to(mesh_lib.batch_sharded(mesh), 4)
+    assert batches[0][0].sharding.is_equivalent_to(parallel.batch_sharded(mesh), 4)
 
 
 def test_reference_cache_is_keyed_and_never_stale(tmp_path):
-    mesh = mesh_lib.make_mesh()
+    mesh = parallel.make_mesh()
     calls = []
     images = np.random.default_rng(1).uniform(size=(8, 4, 4, 1)).astype(np.float32)
 
     def batches():
         calls.append(1)
-        return [(jax.device_put(images, mesh_lib.batch_sharded(mesh)), np.ones(8, np.float32))]
+        return [(jax.device_put(images, parallel.batch_sharded(mesh)), np.ones(8, np.float32))]
 
     cache = sample_quality.ReferenceCache(tmp_path)
     key = {"dataset": "d", "split": "train", "num_reference": 8}

@@ -6,6 +6,7 @@ import numpy as np
 
 from jaxgen import data, run
 from jaxgen.tasks.classifier import random_shift
+from jaxgen.train.evaluation import evaluate_task
 from tests.helpers import classifier_config
 
 
@@ -27,14 +28,11 @@ def test_classifier_learns_digits_and_serves_as_a_feature_network(tmp_path):
            "train.checkpoint_every": 150, "train.sample_every": 150, "train.log_every": 50, "eval.num_examples": 0},
     )
     run.train(config, tmp_path)
-    experiment = run.build_experiment(config, tmp_path)
-    try:
-        state = experiment.restore()
-    finally:
-        experiment.checkpointer.close()
-    metrics = experiment.task.evaluate(state, experiment.test_batches())
+    experiment, state = run.restored(config, tmp_path)
+    metrics = evaluate_task(experiment.task, state.eval_params, experiment.test_batches(), config.sample.seed)
     assert metrics["num_examples"] == 500 and metrics["accuracy"] > 0.8  # chance is 0.1
-    network = experiment.task.feature_network(state, str(tmp_path))
+    loaded = run.load_run(tmp_path)
+    network = loaded.task.feature_network(loaded.state.eval_params, loaded.record)
     images = data.open_source(config.data, "test").read(np.arange(4))["image"] / 255.0
     features, logits = network.apply_fn(network.params, jnp.asarray(images, jnp.float32))
     chex.assert_shape([features, logits], [(4, 32), (4, 10)])

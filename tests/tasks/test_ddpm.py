@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxgen import data, run, tasks
+from jaxgen.train.state import counting
 from jaxgen.validation import ConfigError
 from tests.helpers import ddpm_config
 
@@ -17,10 +18,10 @@ def smoke_task(**overrides):
 
 def test_train_step_traces_once_and_lowers_the_loss_on_a_fixed_batch():
     task, config = smoke_task(**{"optim.lr": 2e-3})
-    state = task.create_state(jax.random.PRNGKey(0), {})
+    state = task.create_state(jax.random.PRNGKey(0))
     batch = data.open_source(config.data, "train").read(np.arange(16))
     batch = {k: jnp.asarray(v) for k, v in batch.items()}
-    step = jax.jit(chex.assert_max_traces(task.train_step, n=1))
+    step = jax.jit(chex.assert_max_traces(counting(task.train_step), n=1))
     losses = []
     for _ in range(30):
         state, metrics = step(state, batch)
@@ -33,7 +34,7 @@ def test_loss_weighting_reaches_the_train_step():
     step's loss is L_simple's), and below 1e-3 when gamma is 1e-9 times smaller than the smallest SNR."""
     def first_loss(**overrides):
         task, config = smoke_task(**overrides)
-        state = task.create_state(jax.random.PRNGKey(0), {})
+        state = task.create_state(jax.random.PRNGKey(0))
         batch = data.open_source(config.data, "train").read(np.arange(16))
         return float(jax.jit(task.train_step)(state, {k: jnp.asarray(v) for k, v in batch.items()})[1]["loss"])
 
@@ -57,12 +58,12 @@ def test_evaluate_reports_loss_and_bound_in_bits_per_dim(tmp_path):
 
 def test_class_conditional_samples_follow_labels_and_guidance_traces_once():
     task, _ = smoke_task(**{"model.class_conditional": True, "sample.guidance_scale": 1.0})
-    params = task.create_state(jax.random.PRNGKey(0), {}).params
+    params = task.create_state(jax.random.PRNGKey(0)).eval_params
     sample = jax.jit(chex.assert_max_traces(task.sample, n=1), static_argnums=2)
-    images = sample(params, jax.random.PRNGKey(1), 10, jnp.arange(10))
+    images = sample(params, jax.random.PRNGKey(1), 10, {"label": jnp.arange(10)})
     chex.assert_shape(images, (10, 28, 28, 1))
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
-    sample(params, jax.random.PRNGKey(2), 10, jnp.arange(10)[::-1])
+    sample(params, jax.random.PRNGKey(2), 10, {"label": jnp.arange(10)[::-1]})
     pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(0), {})
     chex.assert_shape(pictures["reverse_process"][0], (8 * 10, 28, 28, 1))
 

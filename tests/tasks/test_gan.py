@@ -9,6 +9,8 @@ import pytest
 from jaxgen import data, run, tasks
 from jaxgen.nn import gan as nets
 from jaxgen.tasks import gan
+from jaxgen.train.optim import part_settings
+from jaxgen.train.state import counting
 from jaxgen.validation import ConfigError
 from tests.helpers import gan_config
 
@@ -29,8 +31,8 @@ def adam_counts(opt_state):
 def test_every_loss_takes_a_finite_step_and_traces_once(loss):
     chex.clear_trace_counter()
     task, _, batch = smoke_task(f"smoke,loss={loss}")
-    state = task.create_state(jax.random.PRNGKey(0), batch)
-    step = jax.jit(chex.assert_max_traces(task.train_step, n=1))
+    state = task.create_state(jax.random.PRNGKey(0))
+    step = jax.jit(chex.assert_max_traces(counting(task.train_step), n=1))
     for _ in range(2):
         state, metrics = step(state, batch)
     assert int(state.step) == 2
@@ -46,15 +48,15 @@ def test_every_loss_takes_a_finite_step_and_traces_once(loss):
 def test_one_step_makes_exactly_n_critic_discriminator_updates():
     task, config, batch = smoke_task("smoke,loss=wgan_gp")
     assert config.gan.n_critic == 5 and config.data.batch_size == 5 * 16
-    state = task.create_state(jax.random.PRNGKey(0), batch)
+    state = task.create_state(jax.random.PRNGKey(0))
     state, _ = jax.jit(task.train_step)(state, batch)
-    assert adam_counts(state.opt_state["discriminator"]) == [5]
-    assert adam_counts(state.opt_state["generator"]) == [1]
+    assert adam_counts(state.parts["discriminator"].opt_state) == [5]
+    assert adam_counts(state.parts["generator"].opt_state) == [1]
 
 
 def test_weight_clipping_keeps_every_critic_weight_in_bounds():
-    task, config, batch = smoke_task("smoke,loss=wgan", **{"optim_d.lr": 1.0})  # steps far beyond the bound
-    state = task.create_state(jax.random.PRNGKey(0), batch)
+    task, config, batch = smoke_task("smoke,loss=wgan", **{"optim.discriminator.lr": 1.0})  # steps far beyond the bound
+    state = task.create_state(jax.random.PRNGKey(0))
     state, _ = jax.jit(task.train_step)(state, batch)
     leaves = jax.tree.leaves(state.params["discriminator"])
     assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= config.gan.clip
@@ -64,13 +66,13 @@ def test_weight_clipping_keeps_every_critic_weight_in_bounds():
 @pytest.mark.parametrize("loss", ["cgan", "acgan"])
 def test_conditional_samples_follow_the_labels_given(loss):
     task, _, batch = smoke_task(f"smoke,loss={loss}")
-    params = task.create_state(jax.random.PRNGKey(0), batch).params
+    params = task.create_state(jax.random.PRNGKey(0)).params
     sample = jax.jit(task.sample, static_argnums=2)
-    images = sample(params, jax.random.PRNGKey(1), 10, jnp.arange(10))
+    images = sample(params, jax.random.PRNGKey(1), 10, {"label": jnp.arange(10)})
     chex.assert_shape(images, (10, 28, 28, 1))
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
     # the label changes the image: the same noise under two different labels
-    other = sample(params, jax.random.PRNGKey(1), 10, (jnp.arange(10) + 1) % 10)
+    other = sample(params, jax.random.PRNGKey(1), 10, {"label": (jnp.arange(10) + 1) % 10})
     assert float(jnp.max(jnp.abs(images - other))) > 1e-4
     pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(0), {})
     chex.assert_shape(pictures["samples"][0], (20, 28, 28, 1))  # 2 per class, one row per class
@@ -79,7 +81,7 @@ def test_conditional_samples_follow_the_labels_given(loss):
 
 def test_infogan_pictures_traverse_each_code():
     task, _, batch = smoke_task("smoke,loss=infogan")
-    params = task.create_state(jax.random.PRNGKey(0), batch).params
+    params = task.create_state(jax.random.PRNGKey(0)).params
     pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(0), {})
     assert {"traverse_continuous_0", "traverse_continuous_1", "traverse_categorical", "interpolation"} <= set(pictures)
     chex.assert_shape(pictures["traverse_continuous_0"][0], (10 * gan.TRAVERSAL_STEPS, 28, 28, 1))
@@ -156,7 +158,27 @@ def test_loss_choice_applies_the_paper_settings_before_overrides():
 
     c = gan_configs.get_config("mnist,loss=wgan_gp,optim.lr=3e-4")
     assert c.gan.loss == "wgan_gp" and c.gan.n_critic == 5 and c.gan.penalty_weight == 10.0
-    assert (c.optim_d.lr, c.optim_d.b1, c.optim_d.b2) == (1e-4, 0.0, 0.9)
-    assert c.optim.lr == 3e-4  # the override wins
+    d = part_settings(c.optim, "discriminator")
+    assert (d.lr, d.b1, d.b2) == (3e-4, 0.0, 0.9)  # the override of the shared optim.lr wins, for both players
+    assert part_settings(c.optim, "generator").lr == 3e-4
     assert c.data.batch_size == 5 * 64
-    assert gan_configs.get_config("demo,loss=wgan").optim_d.name == "rmsprop"
+    assert part_settings(gan_configs.get_config("demo,loss=wgan").optim, "discriminator").name == "rmsprop"
+    infogan = gan_configs.get_config("demo,loss=infogan")
+    assert (part_settings(infogan.optim, "generator").lr, part_settings(infogan.optim, "discriminator").lr) == (1e-3, 2e-4)
+
+
+def test_a_generator_ema_is_what_samples_come_from():
+    task, _, batch = smoke_task("smoke", **{"optim.generator.ema_decay": 0.5})
+    state = task.create_state(jax.random.PRNGKey(0))
+    start = state.params["generator"]
+    state, _ = jax.jit(counting(task.train_step))(state, batch)
+    generator = state.parts["generator"]
+    assert state.parts["discriminator"].ema_params is None
+    for ema, raw, first in zip(*(jax.tree.leaves(t) for t in (generator.ema_params, generator.params, start))):
+        np.testing.assert_allclose(ema, 0.5 * first + 0.5 * raw, rtol=1e-5, atol=1e-7)
+    key = jax.random.PRNGKey(1)
+    from_state = task.sample(state.eval_params, key, 4)
+    from_ema = task.sample({**state.params, "generator": generator.ema_params}, key, 4)
+    np.testing.assert_array_equal(np.asarray(from_state), np.asarray(from_ema))
+    with pytest.raises(ConfigError, match="optim.discriminator.ema_decay"):
+        tasks.validate(gan_config("smoke", **{"optim.discriminator.ema_decay": 0.5}))

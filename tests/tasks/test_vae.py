@@ -40,7 +40,7 @@ def test_shapes_and_dtypes(preset, shape):
     chex.assert_tree_shape_prefix(terms, (B,))
     chex.assert_tree_all_finite(terms)
     if task.is_vae:
-        samples = task.sample(params, jax.random.PRNGKey(3), 5)
+        samples = task.sample({"model": params}, jax.random.PRNGKey(3), 5)
         chex.assert_shape(samples, (5,) + shape)
         chex.assert_shape(task.interpolate(params, x[:2], x[2:4], 7), (2, 7) + shape)
 
@@ -78,7 +78,7 @@ def test_gaussian_decoder_and_autoencoder_losses_are_their_formulas():
 def test_autoencoder_has_no_prior_to_sample():
     ae, params, _ = make("ae_smoke")
     with pytest.raises(ConfigError, match="no prior to sample from"):
-        ae.sample(params, jax.random.PRNGKey(0), 4)
+        ae.sample({"model": params}, jax.random.PRNGKey(0), 4)
 
 
 def test_traversal_moves_one_latent_at_a_time():
@@ -102,7 +102,7 @@ def test_latent_manifold_needs_two_latents():
 
 def test_pictures_are_images_in_unit_range():
     task, params, batch = make("smoke")
-    pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(0), batch)
+    pictures = jax.jit(task.pictures)({"model": params}, jax.random.PRNGKey(0), batch)
     assert set(pictures) == {"samples", "reconstructions", "interpolations", "traversal", "manifold"}
     for images, _ in pictures.values():
         assert images.ndim == 4 and float(images.min()) >= 0 and float(images.max()) <= 1
@@ -110,7 +110,7 @@ def test_pictures_are_images_in_unit_range():
 
 def test_bfloat16_compute_keeps_float32_parameters():
     task, params, batch = make("smoke", **{"train.compute_dtype": "bfloat16"})
-    state = task.create_state(jax.random.PRNGKey(0), batch)
+    state = task.create_state(jax.random.PRNGKey(0))
     chex.assert_trees_all_equal_dtypes(state.params, jax.tree.map(lambda p: p.astype(jnp.float32), state.params))
     state, metrics = jax.jit(task.train_step)(state, batch)
     chex.assert_tree_all_finite(metrics)
@@ -129,7 +129,8 @@ def test_conv_arch_rejects_sizes_it_cannot_halve():
 def test_importance_weighted_bound_rises_with_k_on_the_vae():
     task, params, batch = make("smoke")
     batch = {**batch, "mask": jnp.ones((B,))}
-    runs = [task._eval_batch(params, batch, jax.random.PRNGKey(seed)) for seed in range(16)]
+    eval_batch = jax.jit(task.eval_batch)
+    runs = [eval_batch({"model": params}, batch, jax.random.PRNGKey(seed)) for seed in range(16)]
     mean = {k: np.mean([float(r[k]) for r in runs]) for k in ("elbo", "iwae_1", "iwae_4")}
     assert mean["iwae_4"] > mean["iwae_1"]
     np.testing.assert_allclose(mean["iwae_1"], mean["elbo"], rtol=0.03)  # L_1 is the ELBO

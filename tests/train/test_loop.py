@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from jaxgen import run
-from jaxgen.train.checkpoint import CheckpointMismatchError
-from jaxgen.train.metrics import NonFiniteLossError
+from jaxgen.errors import CheckpointMismatchError
+from jaxgen.errors import NonFiniteLossError
 from tests.conftest import ROOT
 from tests.helpers import vae_config
 

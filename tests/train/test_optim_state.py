@@ -7,7 +7,8 @@ import pytest
 
 from configs import common
 from jaxgen.train.optim import learning_rate_schedule, make_optimizer
-from jaxgen.train.state import TrainState
+from jaxgen.train.optim import make_part
+from jaxgen.train.state import Part, TrainState
 
 
 def optim(**overrides):
@@ -53,13 +54,30 @@ def test_l2_weight_decay_adds_lambda_w_to_the_gradient():
 def test_ema_follows_its_recursion_with_and_without_warmup():
     tx = optax.sgd(1.0)
     for warmup in (False, True):
-        state = TrainState.create({"w": jnp.array(0.0)}, tx, jax.random.PRNGKey(0), ema_decay=0.9, ema_warmup=warmup)
+        part = Part.create({"w": jnp.array(0.0)}, tx, ema_decay=0.9, ema_warmup=warmup)
+        state = TrainState.create({"model": part, "other": Part.create({"w": jnp.array(5.0)}, tx)}, jax.random.PRNGKey(0))
         ema, w = 0.0, 0.0
         for n in range(5):
-            state = state.apply_gradients({"w": jnp.array(-1.0)})  # w += 1 per step
+            state = state.apply_gradients("model", {"w": jnp.array(-1.0)})  # w += 1 per update
             w += 1.0
             decay = min(0.9, (1 + n) / (10 + n)) if warmup else 0.9
             ema = decay * ema + (1 - decay) * w
-            np.testing.assert_allclose(state.ema_params["w"], ema, rtol=1e-6)
-        np.testing.assert_allclose(state.eval_params["w"], ema, rtol=1e-6)
-    assert TrainState.create({"w": jnp.array(0.0)}, tx, jax.random.PRNGKey(0)).ema_params is None
+            np.testing.assert_allclose(state.parts["model"].ema_params["w"], ema, rtol=1e-6)
+        np.testing.assert_allclose(state.eval_params["model"]["w"], ema, rtol=1e-6)
+        assert int(state.parts["model"].updates) == 5 and int(state.parts["other"].updates) == 0
+        np.testing.assert_allclose(state.eval_params["other"]["w"], 5.0)  # no EMA: the raw parameters
+    assert Part.create({"w": jnp.array(0.0)}, tx).ema_params is None
+
+
+def test_each_part_takes_its_optimiser_from_its_own_section_defaulting_to_optim():
+    from configs import gan as gan_configs
+
+    config = gan_configs.get_config("smoke,loss=infogan,optim.discriminator.lr=3e-4,optim.generator.ema_decay=0.99")
+    params = {"w": jnp.array([1.0])}
+    generator = make_part(config, "generator", params)
+    discriminator = make_part(config, "discriminator", params)
+    grads = {"w": jnp.array([1.0])}
+    # Adam's first update is -lr * sign(g): the step size shows each part's learning rate
+    np.testing.assert_allclose(generator.apply_gradients(grads).params["w"], 1.0 - 1e-3, rtol=1e-5)  # infogan's G lr
+    np.testing.assert_allclose(discriminator.apply_gradients(grads).params["w"], 1.0 - 3e-4, rtol=1e-5)
+    assert generator.ema_decay == 0.99 and discriminator.ema_decay == 0.0 and discriminator.ema_params is None

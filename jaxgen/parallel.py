@@ -1,4 +1,7 @@
-"""One device mesh for every machine shape, and the one boundary where batches enter it."""
+"""One device mesh for every machine shape, and the one boundary where batches enter it.
+
+Shared by `train/`, `eval/` and `tasks/` (none of them owns it).
+"""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -8,7 +11,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from jaxgen.validation import ConfigError
+from jaxgen.errors import ConfigError
 
 DATA_AXIS = "data"
 
