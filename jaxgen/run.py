@@ -120,6 +120,8 @@ def build_experiment(
     test_source = data.open_source(config.data, "test")
     frozen, frozen_tasks = load_frozen_parts(config, devices)
     task = tasks.get_task(config, train_source.spec, frozen_tasks)
+    if hasattr(task, "frozen_weights"):  # fixed weights from files (contract.WithFrozenWeights)
+        frozen.update({name: loop.FrozenPart(params, record) for name, (params, record) in task.frozen_weights().items()})
     checkpointer = Checkpointer(workdir, config.train.keep_checkpoints, read_only=read_only)
     return loop.Experiment(config, workdir, mesh, train_source, test_source, task, checkpointer, frozen)
 

@@ -66,7 +66,10 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
         f"config key 'data.name' is '{config.data.name}'; choose a built-in or tfds dataset or folder:PATH",
     )
     check_choice(config, "data.preprocess", MODES)
-    check_choice(config, "data.pair", ("",) + tuple(PAIRINGS))
+    check(
+        config.data.pair in ("",) + tuple(PAIRINGS),
+        f"config key 'data.pair' is '{config.data.pair}'; choose one of: {', '.join(PAIRINGS)} (or '' for none)",
+    )
     check(
         not config.data.second or is_known_dataset(config.data.second),
         f"config key 'data.second' is '{config.data.second}'; choose a built-in or tfds dataset or folder:PATH",

@@ -8,11 +8,12 @@ import ml_collections
 from configs import classifier as classifier_configs
 from configs import ddpm as ddpm_configs
 from configs import gan as gan_configs
+from configs import ldm_autoencoder as ldm_autoencoder_configs
 from configs import pixelcnn as pixelcnn_configs
 from configs import vae as vae_configs
 
 CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs,
-                  "pixelcnn": pixelcnn_configs}
+                  "pixelcnn": pixelcnn_configs, "ldm_autoencoder": ldm_autoencoder_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
@@ -30,6 +31,10 @@ def gan_config(preset: str = "smoke", **overrides: object) -> ml_collections.Con
 
 def pixelcnn_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
     return make_config(pixelcnn_configs, preset, **overrides)
+
+
+def ldm_autoencoder_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
+    return make_config(ldm_autoencoder_configs, preset, **overrides)
 
 
 def classifier_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:

@@ -14,6 +14,7 @@ NEVER = {
     "jaxgen.diffusion": ("jaxgen.tasks", "jaxgen.train", "jaxgen.run", "jaxgen.data", "jaxgen.eval"),
     "jaxgen.gan": ("jaxgen.tasks", "jaxgen.train", "jaxgen.run", "jaxgen.data", "jaxgen.eval"),
     "jaxgen.autoregressive": ("jaxgen.tasks", "jaxgen.train", "jaxgen.run", "jaxgen.data", "jaxgen.eval"),
+    "jaxgen.compression": ("jaxgen.tasks", "jaxgen.train", "jaxgen.run", "jaxgen.data", "jaxgen.eval"),
     "jaxgen.train": ("jaxgen.tasks", "jaxgen.run", "jaxgen.eval"),
     "jaxgen.eval": ("jaxgen.tasks", "jaxgen.train", "jaxgen.run"),
     "jaxgen.data": ("jaxgen.tasks", "jaxgen.train", "jaxgen.eval", "jaxgen.run", "jaxgen.nn"),

@@ -19,11 +19,14 @@ FAMILY_ONE_STEP = {
     "ddpm": {"data.batch_size": 8, "data.eval_batch_size": 8, "sample.steps": 2, "train.num_grid_samples": 4},
     # pixel-by-pixel sampling costs H*W(*C) network calls: 8x8 images and 2 grid samples keep the pictures cheap
     "pixelcnn": {"data.batch_size": 8, "data.eval_batch_size": 8, "data.image_size": 8, "train.num_grid_samples": 2},
+    "ldm_autoencoder": {"data.batch_size": 8, "data.eval_batch_size": 8, "train.num_grid_samples": 4},
 }
 
 
 HEAVY = {("ddpm", p) for p in ("mnist", "cifar10", "cifar10_cond", "celeba64")}  # 30-150 s each on 2 cores, mostly compiling
 HEAVY |= {("pixelcnn", p) for p in ("mnist", "mnist_row_lstm", "cifar10", "cifar10_gated", "cifar10_pp")}  # 10-320 s: big nets
+# the LDM first stages at 64x64, and the demos (~25 s each here; they train in the slow quality tests)
+HEAVY |= {("ldm_autoencoder", p) for p in ("kl_f4", "kl_f8", "vq_f4", "vq_f8", "demo", "demo_vq", "photos")}
 ALL_PRESETS = [
     pytest.param(family, preset, marks=[pytest.mark.slow] if (family, preset) in HEAVY else [])
     for family, module in CONFIG_MODULES.items()

@@ -111,3 +111,17 @@ def test_pixelcnn_demo_reaches_its_documented_test_nll(tmp_path):
     run.main(pixelcnn_config("demo"), tmp_path, "sample")
     images = np.load(tmp_path / "samples" / "samples.npz")["images"]
     assert 0.05 < images.mean() < 0.3
+
+
+@pytest.mark.parametrize("preset", ["demo", "demo_vq"])
+def test_first_stage_demos_reconstruct_better_than_bicubic_at_the_same_size(tmp_path, preset):
+    """The f = 4 autoencoders' held-out reconstructions against bicubic down- and up-sampling by 4 (the same
+    number of latent numbers as pixels kept, for c = 1; the autoencoders keep c = 3 per position)."""
+    from tests.helpers import ldm_autoencoder_config
+
+    run.main(ldm_autoencoder_config(preset), tmp_path, "train")
+    metrics = json.loads((tmp_path / "eval.json").read_text())["metrics"]
+    assert metrics["psnr"] > metrics["bicubic_psnr"] + 3.0
+    assert metrics["ssim"] > metrics["bicubic_ssim"] + 0.1
+    if preset == "demo_vq":
+        assert metrics["codebook_usage"] > 0.5

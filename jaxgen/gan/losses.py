@@ -1,7 +1,7 @@
 """The GAN loss family as pure functions of discriminator outputs (the seed's table).
 
 Conventions: `real` and `fake` are the discriminator's raw outputs on data and on G(z), shape (B,) --
-logits for the GAN/LSGAN/ACGAN/infoGAN rows (D(x) = sigmoid(logit)), critic values for WGAN, and the
+logits for the GAN/LSGAN/ACGAN/infoGAN rows (D(x) = sigmoid(logit)), critic values for WGAN and hinge, and the
 autoencoder's reconstruction energies for EBGAN/BEGAN. Every function returns a scalar to *minimise*.
 
 | loss      | discriminator                                  | generator                          |
@@ -10,6 +10,7 @@ autoencoder's reconstruction energies for EBGAN/BEGAN. Every function returns a 
 | standard  | same                                           | -E log D(G(z)) (non-saturating)    |
 | lsgan     | 1/2 E (D(x) - 1)^2 + 1/2 E D(G(z))^2           | 1/2 E (D(G(z)) - 1)^2              |
 | wgan      | E D(G(z)) - E D(x)  (+ clipping or a penalty)  | -E D(G(z))                         |
+| hinge     | E max(0, 1 - D(x)) + E max(0, 1 + D(G(z)))     | -E D(G(z))                         |
 | ebgan     | E D(x) + E max(0, m - D(G(z)))                 | E D(G(z)) (+ pulling-away term)    |
 | began     | E D(x) - k_t E D(G(z))                         | E D(G(z))                          |
 
@@ -23,7 +24,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-ADVERSARIAL_LOSSES = ("minimax", "standard", "lsgan", "wgan", "ebgan", "began")
+ADVERSARIAL_LOSSES = ("minimax", "standard", "lsgan", "wgan", "hinge", "ebgan", "began")
 
 
 def _mean(x: jax.Array) -> jax.Array:
@@ -43,6 +44,8 @@ def discriminator_loss(kind: str, real: jax.Array, fake: jax.Array, *, label_smo
         return 0.5 * _mean(jnp.square(real - (1.0 - label_smoothing))) + 0.5 * _mean(jnp.square(fake))
     if kind == "wgan":
         return _mean(fake) - _mean(real)
+    if kind == "hinge":  # Lim & Ye 2017; the discriminator of VQGAN and LDM's first stage
+        return _mean(jax.nn.relu(1.0 - real)) + _mean(jax.nn.relu(1.0 + fake))
     if kind == "ebgan":
         return _mean(real) + _mean(jax.nn.relu(margin - fake))
     if kind == "began":
@@ -58,7 +61,7 @@ def generator_loss(kind: str, fake: jax.Array) -> jax.Array:
         return _mean(jax.nn.softplus(-fake))  # -log sigmoid(f)
     if kind == "lsgan":
         return 0.5 * _mean(jnp.square(fake - 1.0))
-    if kind == "wgan":
+    if kind in ("wgan", "hinge"):
         return -_mean(fake)
     if kind in ("ebgan", "began"):
         return _mean(fake)

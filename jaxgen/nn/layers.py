@@ -23,3 +23,9 @@ def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
 def kernel_init(std: float) -> nn.initializers.Initializer:
     """N(0, std^2) weights when std > 0 (Kingma & Welling use 0.01), else LeCun normal."""
     return nn.initializers.normal(std) if std > 0 else nn.initializers.lecun_normal()
+
+
+def norm_groups(channels: int) -> int:
+    """GroupNorm's groups: 32 as in the DDPM and LDM networks, fewer for narrow layers (the largest divisor
+    of `channels` <= 32)."""
+    return max(g for g in range(1, 33) if channels % g == 0)

@@ -20,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.nn.layers import norm_groups
+
 
 def timestep_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
     """Transformer sinusoids of the timesteps (B,) -> (B, dim): [sin(t w_i), cos(t w_i)], w_i = max_period^(-i/(dim/2 - 1))."""
@@ -29,11 +31,6 @@ def timestep_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> 
     return jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
 
 
-def _groups(channels: int) -> int:
-    """32 groups as in the paper, fewer for narrow layers (the largest divisor of `channels` <= 32)."""
-    return max(g for g in range(1, 33) if channels % g == 0)
-
-
 class ResBlock(nn.Module):
     features: int
     dropout: float
@@ -41,10 +38,10 @@ class ResBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, emb: jax.Array, train: bool) -> jax.Array:
-        h = nn.swish(nn.GroupNorm(_groups(x.shape[-1]), dtype=self.dtype)(x))
+        h = nn.swish(nn.GroupNorm(norm_groups(x.shape[-1]), dtype=self.dtype)(x))
         h = nn.Conv(self.features, (3, 3), dtype=self.dtype)(h)
         h = h + nn.Dense(self.features, dtype=self.dtype)(nn.swish(emb))[:, None, None, :]
-        h = nn.swish(nn.GroupNorm(_groups(self.features), dtype=self.dtype)(h))
+        h = nn.swish(nn.GroupNorm(norm_groups(self.features), dtype=self.dtype)(h))
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         h = nn.Conv(self.features, (3, 3), dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
         if x.shape[-1] != self.features:
@@ -60,7 +57,7 @@ class AttentionBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         b, h, w, c = x.shape
-        y = nn.GroupNorm(_groups(c), dtype=self.dtype)(x).reshape(b, h * w, c)
+        y = nn.GroupNorm(norm_groups(c), dtype=self.dtype)(x).reshape(b, h * w, c)
         q, k, v = jnp.split(nn.Dense(3 * c, dtype=self.dtype, name="qkv")(y), 3, axis=-1)
         weights = jax.nn.softmax((jnp.einsum("bqc,bkc->bqk", q, k) / math.sqrt(c)).astype(jnp.float32), axis=-1)
         y = jnp.einsum("bqk,bkc->bqc", weights.astype(v.dtype), v)
@@ -122,6 +119,6 @@ class UNet(nn.Module):
                 h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
                 h = nn.Conv(h.shape[-1], (3, 3), dtype=self.dtype, name=f"up_{level}")(h)
 
-        h = nn.swish(nn.GroupNorm(_groups(h.shape[-1]), dtype=self.dtype)(h))
+        h = nn.swish(nn.GroupNorm(norm_groups(h.shape[-1]), dtype=self.dtype)(h))
         out = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype, kernel_init=nn.initializers.zeros, name="head")(h)
         return out.astype(jnp.float32)

@@ -18,7 +18,7 @@ from jaxgen.train.contract import Batch, Cond, Pictures, Task
 
 FAMILIES = {
     "vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier", "ddpm": "jaxgen.tasks.ddpm", "gan": "jaxgen.tasks.gan",
-    "pixelcnn": "jaxgen.tasks.pixelcnn",
+    "pixelcnn": "jaxgen.tasks.pixelcnn", "ldm_autoencoder": "jaxgen.tasks.ldm_autoencoder",
 }
 
 __all__ = ["Batch", "Cond", "FAMILIES", "Pictures", "Task", "class_rows", "compute_dtype", "get_task", "labels_of",

@@ -51,3 +51,11 @@ class Task(Protocol):
     def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
         """The reported numbers from the totals of `eval_batch` over the whole evaluation set."""
         ...
+
+
+class WithFrozenWeights(Protocol):
+    """A task that also reads fixed weights from files (a perceptual network): `frozen_weights()` gives
+    name -> (parameters, record naming the files). They join `state.frozen` like another run's parameters,
+    and their record is checked on resume like another run's."""
+
+    def frozen_weights(self) -> dict[str, tuple[Any, dict[str, Any]]]: ...

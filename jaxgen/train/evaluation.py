@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import jax
+import numpy as np
 
 from jaxgen import parallel
 from jaxgen.train.contract import Batch, Task
@@ -12,14 +13,15 @@ from jaxgen.train.contract import Batch, Task
 
 def evaluate_task(task: Task, params: Any, batches: Iterable[Batch], seed: int) -> dict[str, float]:
     """`task.finish_eval` of the totals of `task.eval_batch` over `batches`; batch i draws from
-    fold_in(PRNGKey(seed), i)."""
+    fold_in(PRNGKey(seed), i). Totals are summed in float64: scalars reach `finish_eval` as floats, arrays
+    (a histogram) as numpy arrays."""
     eval_batch = jax.jit(task.eval_batch)
     rng = jax.random.PRNGKey(seed)
-    totals: dict[str, float] = {}
+    totals: dict[str, Any] = {}
     for i, batch in enumerate(batches):
         for k, v in parallel.fetch(eval_batch(params, batch, jax.random.fold_in(rng, i))).items():
-            totals[k] = totals.get(k, 0.0) + float(v)
-    return task.finish_eval(totals)
+            totals[k] = totals.get(k, 0.0) + np.asarray(v, np.float64)
+    return task.finish_eval({k: float(v) if np.ndim(v) == 0 else v for k, v in totals.items()})
 
 
 def mean_totals(totals: dict[str, float]) -> dict[str, float]:

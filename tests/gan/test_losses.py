@@ -24,6 +24,8 @@ def sigmoid(u):
          -np.mean(0.9 * np.log(sigmoid(REAL)) + 0.1 * np.log(1 - sigmoid(REAL))) - np.mean(np.log(1 - sigmoid(FAKE)))),
         ("lsgan", {}, 0.5 * np.mean((REAL - 1) ** 2) + 0.5 * np.mean(FAKE**2)),
         ("wgan", {}, np.mean(FAKE) - np.mean(REAL)),
+        # hinge by hand: max(0, 1 - [2, -0.5, 0.3]) = [0, 1.5, 0.7]; max(0, 1 + [-1, 0.7, -3]) = [0, 1.7, 0]
+        ("hinge", {}, (0 + 1.5 + 0.7) / 3 + (0 + 1.7 + 0) / 3),
         ("ebgan", {"margin": 0.5}, np.mean(REAL) + np.mean(np.maximum(0, 0.5 - FAKE))),
         ("began", {"k": 0.25}, np.mean(REAL) - 0.25 * np.mean(FAKE)),
     ],
@@ -40,6 +42,7 @@ def test_discriminator_losses_match_hand_computation(kind, kwargs, expected):
         ("standard", -np.mean(np.log(sigmoid(FAKE)))),
         ("lsgan", 0.5 * np.mean((FAKE - 1) ** 2)),
         ("wgan", -np.mean(FAKE)),
+        ("hinge", -np.mean(FAKE)),
         ("ebgan", np.mean(FAKE)),
         ("began", np.mean(FAKE)),
     ],
