@@ -83,7 +83,7 @@ class PairedSource:
         return len(self._base)
 
     def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> Batch:
-        batch = read_rows(self._base, indices, ordinals)
+        batch = self._base.read(indices, ordinals)
         return {**batch, **self._pair(batch["image"])}
 
 
@@ -116,16 +116,9 @@ class UnpairedSource:
     def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> Batch:
         """Rows `indices` of the primary; the second source's rows follow `ordinals` (default: `indices`,
         which makes an evaluation pass deterministic)."""
-        batch = read_rows(self._primary, indices, ordinals)
+        batch = self._primary.read(indices, ordinals)
         second = self._second.read(self.second_indices(indices if ordinals is None else ordinals))
         return {**batch, **{self.PREFIX + k: v for k, v in second.items()}}
-
-
-def read_rows(source: Source, indices: np.ndarray, ordinals: np.ndarray | None) -> Batch:
-    """`source.read(indices)`, handing the stream's row ordinals to the sources that use them."""
-    if isinstance(source, (PairedSource, UnpairedSource)):
-        return source.read(indices, ordinals)
-    return source.read(indices)
 
 
 class ProceduralSource:
@@ -138,7 +131,7 @@ class ProceduralSource:
     def __len__(self) -> int:
         return self._length
 
-    def read(self, indices: np.ndarray) -> Batch:
+    def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> Batch:
         examples = [self._make(np.random.default_rng([self._seed, int(i)]), int(i)) for i in indices]
         return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 

@@ -12,7 +12,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from jaxgen.data.combinators import read_rows
 from jaxgen.data.sources import Source
 from jaxgen.errors import DataError
 
@@ -75,7 +74,7 @@ class TrainStream:
     def read(self, g: int) -> Batch:
         """This process's rows of global batch g (row ordinals g * B + i for sources that pair by them)."""
         ordinals = np.arange(g * self.global_batch, (g + 1) * self.global_batch)[self.rows]
-        return read_rows(self.source, self.indices(g), ordinals)
+        return self.source.read(self.indices(g), ordinals)
 
     def _item(self, g: int) -> Any:
         if self.group == 1:

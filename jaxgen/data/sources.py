@@ -74,11 +74,14 @@ class DatasetSpec:
 
 
 class Source(Protocol):
+    """Examples by index. `ordinals` are the rows' places in the training stream (g * B + i), which a source
+    joined from independently shuffled ones (combinators.UnpairedSource) pairs by; others ignore them."""
+
     spec: DatasetSpec
 
     def __len__(self) -> int: ...
 
-    def read(self, indices: np.ndarray) -> dict[str, np.ndarray]: ...
+    def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> dict[str, np.ndarray]: ...
 
 
 @dataclasses.dataclass
@@ -91,7 +94,7 @@ class ArraySource:
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values())))
 
-    def read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+    def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> dict[str, np.ndarray]:
         return {k: v[indices] for k, v in self.arrays.items()}
 
 
@@ -105,8 +108,8 @@ class TransformedSource:
     def __len__(self) -> int:
         return len(self._source)
 
-    def read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return self._transform(self._source.read(indices))
+    def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        return self._transform(self._source.read(indices, ordinals))
 
 
 def with_transform(source: Source, transform: HostTransform) -> Source:

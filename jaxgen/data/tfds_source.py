@@ -58,7 +58,7 @@ class TfdsSource:
                 self._itemwise = True
         return [self._source[int(i)] for i in indices]
 
-    def read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+    def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> dict[str, np.ndarray]:
         records = self._records(indices)
         images = np.stack([np.asarray(r["image"], np.uint8) for r in records])
         if self.spec.name == "celeb_a":

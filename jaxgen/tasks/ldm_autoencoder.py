@@ -110,7 +110,7 @@ class LDMAutoencoderTask:
     def codebook(self, params: Any) -> jax.Array:
         """The VQ codebook (K, c) from the state's eval_params (an EMA one or the trained one)."""
         if self.ema_codebook:
-            return quantizer.EMACodebook(**{k: params["codebook"][k] for k in ("cluster_size", "embed_sum")}).codebook()
+            return quantizer.EMACodebook(params["codebook"]["cluster_size"], params["codebook"]["embed_sum"]).codebook()
         return params["autoencoder"]["codebook"]
 
     def encode(self, params: Any, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
@@ -194,17 +194,18 @@ class LDMAutoencoderTask:
         x = to_model_input(batch["image"], "scale11")
         disc_on = state.step >= lo.disc_start
         params_d = state.params["discriminator"]
-        frozen = state.frozen or {}
 
         def autoencoder_loss(params_ae: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
-            params = {**state.eval_params, "autoencoder": params_ae, **frozen}
+            params = {**state.eval_params, "autoencoder": params_ae}  # the frozen parts too
             latent, reg, aux = self._regularised_latent(params, x, k_post)
             h = self.net.apply({"params": params_ae["net"]}, latent, method=FirstStageAutoencoder.decode_features)
 
-            def rec_loss(head: Any) -> jax.Array:
-                x_rec = self.head.apply({"params": head}, h)
+            def reconstruction(x_rec: jax.Array) -> jax.Array:
                 l1 = jnp.sum(jnp.abs(x - x_rec)) / x.shape[0]
                 return l1 + lo.perceptual_weight * self._perceptual(params, x, x_rec)
+
+            def rec_loss(head: Any) -> jax.Array:
+                return reconstruction(self.head.apply({"params": head}, h))
 
             def adv_loss(head: Any) -> jax.Array:
                 return gan_losses.generator_loss(self.disc_kind, self._discriminate(params_d, self.head.apply({"params": head}, h)))
@@ -216,8 +217,8 @@ class LDMAutoencoderTask:
                 return lo.disc_weight * weight * adv_loss(head), lo.disc_weight * weight
 
             adversarial, weight = jax.lax.cond(disc_on, weighted_adversarial, lambda _: (jnp.zeros(()), jnp.zeros(())), None)
-            rec = rec_loss(head)
             x_rec = self.head.apply({"params": head}, h)
+            rec = reconstruction(x_rec)
             return rec + adversarial + reg, {**aux, "rec": rec, "reg": reg, "adaptive_weight": weight, "x_rec": x_rec}
 
         (loss, aux), grads = jax.value_and_grad(autoencoder_loss, has_aux=True)(state.params["autoencoder"])
@@ -299,7 +300,9 @@ class LDMAutoencoderTask:
     def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
         x = to_model_input(batch["image"], "scale11")
         mask = batch["mask"]
-        latent = self.encode(params, x)
+        moments = self.net.apply({"params": params["autoencoder"]["net"]}, x, method=FirstStageAutoencoder.encode)
+        quantized = quantizer.quantize(moments, self.codebook(params)) if self.vq else None
+        latent = quantized.z_q if self.vq else DiagonalGaussian.from_moments(moments).mode()
         target, recon = (x + 1.0) / 2.0, jnp.clip((self.decode(params, latent) + 1.0) / 2.0, 0.0, 1.0)
         per_dim = math.prod(self.latent_shape)
         sums = {
@@ -317,10 +320,9 @@ class LDMAutoencoderTask:
             sums["ssim"] = jnp.sum(ssim(target, recon) * mask)
             sums["bicubic_ssim"] = jnp.sum(ssim(target, baseline) * mask)
         if self.vq:
-            moments = self.net.apply({"params": params["autoencoder"]["net"]}, x, method=FirstStageAutoencoder.encode)
-            codes = quantizer.nearest_codes(moments, self.codebook(params))
-            weights = jnp.broadcast_to(mask[:, None, None], codes.shape)
-            sums["code_counts"] = jnp.zeros(self.config.model.num_codes).at[codes.reshape(-1)].add(weights.reshape(-1))
+            weights = jnp.broadcast_to(mask[:, None, None], quantized.indices.shape)
+            counts = jnp.zeros(self.config.model.num_codes).at[quantized.indices.reshape(-1)].add(weights.reshape(-1))
+            sums["code_counts"] = counts
         return sums
 
     def bicubic_baseline(self, images: jax.Array) -> jax.Array:

@@ -82,14 +82,13 @@ class Experiment:
         return self.with_frozen(state), int(extra["data_position"])
 
     def _check_frozen_sources(self, extra: dict[str, Any], step: int) -> None:
-        saved = extra.get("frozen", {})
-        if saved != self.frozen_records():
-            changed = sorted(set(saved) ^ set(self.frozen) | {k for k in set(saved) & set(self.frozen) if saved[k] != self.frozen[k].record})
+        saved, current = extra.get("frozen", {}), self.frozen_records()
+        changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        if changed:
             raise CheckpointMismatchError(
                 f"checkpoint {self.checkpointer.directory}/{step} was trained with other frozen parts "
                 f"({', '.join('init_from.' + k for k in changed)}: saved {[saved.get(k) for k in changed]}, now "
-                f"{[self.frozen[k].record if k in self.frozen else None for k in changed]}); use a new --workdir or "
-                "the sources it was trained with"
+                f"{[current.get(k) for k in changed]}); use a new --workdir or the sources it was trained with"
             )
 
     def save(self, step: int, state: TrainState, data_position: int) -> None:
