@@ -6,13 +6,12 @@ optional `key=value` overrides whose types follow the preset's values.
 """
 from __future__ import annotations
 
-import ast
 from typing import Callable
 
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-from jaxgen.validation import ConfigError
+from jaxgen.validation import ConfigError, apply_override
 
 Preset = Callable[[], ml_collections.ConfigDict]
 
@@ -70,6 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.sample = ml_collections.ConfigDict()
     c.sample.num = 64
     c.sample.seed = 1234
+    c.sample.batch_size = 0  # --mode sample: images per compiled call; 0 -> min(sample.num, data.eval_batch_size)
     c.sample.labels = ()  # --mode sample: one sample per class label given, e.g. (3, 3, 7)
     c.sample.input_dir = ""  # --mode sample: a folder of input images for families that sample from one
 
@@ -97,48 +97,6 @@ def part_optim(optim: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {k: placeholder(type(v)) for k, v in optim.items() if not isinstance(v, ml_collections.ConfigDict)}
     )
-
-
-def _parse_value(key: str, text: str, current: object) -> object:
-    """Parse `text` as the type of the value it replaces."""
-    if isinstance(current, bool):
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
-        raise ConfigError(f"config key '{key}' expects true/false, got '{text}'")
-    if isinstance(current, str):
-        return text
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{text}'") from None
-    if isinstance(current, float) and isinstance(value, int):
-        value = float(value)
-    if isinstance(current, tuple) and isinstance(value, (int, float)):
-        value = (value,)
-    if isinstance(current, tuple) and isinstance(value, list):
-        value = tuple(value)
-    if type(value) is not type(current):
-        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{text}'")
-    return value
-
-
-def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> None:
-    """Set dotted `key` from `text`; unknown keys and wrong types raise ConfigError."""
-    *parents, leaf = key.split(".")
-    node = config
-    for part in parents:
-        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
-            raise ConfigError(f"unknown config key '{key}'")
-        node = node[part]
-    if leaf not in node or isinstance(node[leaf], ml_collections.ConfigDict):
-        raise ConfigError(f"unknown config key '{key}'")
-    current = node[leaf]
-    if current is None:  # an unset typed placeholder (optim.<part>.*): parse as its type
-        current = node.get_ref(leaf).get_type()()
-    with node.unlocked():
-        node[leaf] = _parse_value(key, text, current)
 
 
 def split_top_level(arg: str) -> list[str]:

@@ -10,14 +10,20 @@ Presets (times on a quiet 2-core CPU):
   demo      KL, f = 4, c = 3 on mnist5k resized to 32x32 (the LDM kl-f4 shape at channels 16, one res block
             per level), batch 32, 1,500 steps, the discriminator from step 750:
             python launch.py --config configs/ldm_autoencoder.py:demo --workdir runs/ae-kl-demo
+            7.2 min; on the 500 held-out digits PSNR 24.1 dB, SSIM 0.89 (bicubic by 4: 15.9 dB, 0.50),
+            rFID-D 13.4, latent std 3.16.
   demo_vq   VQ, f = 4, 256 codes of c = 3 (EMA codebook, dead-code restarts), otherwise as demo:
             python launch.py --config configs/ldm_autoencoder.py:demo_vq --workdir runs/ae-vq-demo
+            7.0 min; PSNR 22.4 dB, SSIM 0.84, rFID-D 12.9, every code used (perplexity 214).
   photos    KL f = 4, c = 3 on the photos32 crops: python launch.py --config configs/ldm_autoencoder.py:photos --workdir runs/ae-photos
+            (not measured yet: a demo of the colour path; expect reconstructions above bicubic's PSNR).
   kl_f4, kl_f8, vq_f4, vq_f8   the LDM first-stage models (ch 128, 2 res blocks; kl-f4: mults (1, 2, 4),
             c 3, disc_start 50001, kl_weight 1e-6, disc_weight 0.5; kl-f8: mults (1, 2, 4, 4), c 4; vq-f4:
             8192 codes of c 3, disc_start 0, disc_weight 0.75; vq-f8: 16384 codes of c 4, mults (1, 2, 2, 4))
             on tfds celeb_a at 64x64, batch 12. LPIPS, the LDM's perceptual term, reads weights this
             machine cannot download: give them with loss.perceptual=lpips,loss.lpips_vgg=PATH,loss.lpips_lin=PATH.
+            Not run here (tfds celeb_a and an accelerator; hours at least); the anchors are the
+            reconstruction rFID and PSNR of each first stage in Rombach et al. 2022's appendix.
 
 Measured results are in README.md ("Latent diffusion: the first stage"), with the `--mode eval` command that
 reproduces them from the workdir.

@@ -25,3 +25,20 @@ class CheckpointMismatchError(JaxgenError, RuntimeError):
 
 class RunNotFoundError(JaxgenError, FileNotFoundError):
     """A workdir without the run (config.json, checkpoint) an operation needs."""
+
+
+class InputError(JaxgenError, TypeError):
+    """An argument of a public function of the wrong kind (a sample count, an image dtype), named."""
+
+
+class WorkdirError(JaxgenError, OSError):
+    """A workdir (or a folder in it) that cannot be created or written to."""
+
+
+class InterruptedRun(JaxgenError, RuntimeError):
+    """Training stopped by a signal (Ctrl-C, a scheduler's SIGTERM) after saving; `signal_number` lets the
+    launcher exit with 128 + it, the status a scheduler reads as "interrupted"."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.signal_number = signal_number

@@ -2,7 +2,6 @@
 saved run. The one place that picks the family and loads other runs' parameters (frozen parts)."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -14,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import tqdm
+from PIL import Image
 
 from jaxgen import data, parallel, tasks
 from jaxgen.data.folder import image_files, read_images
@@ -21,15 +22,16 @@ from jaxgen.errors import ConfigError, RunNotFoundError
 from jaxgen.eval import features, sample_quality
 from jaxgen.eval.features import FeatureNetwork, params_digest
 from jaxgen.eval.probe import probe_accuracy
+from jaxgen.run_config import reload_config
 from jaxgen.train import loop
-from jaxgen.train.checkpoint import Checkpointer
+from jaxgen.train.checkpoint import Checkpointer, check_writable
 from jaxgen.train.evaluation import evaluate_task
-from jaxgen.train.images import save_grid
+from jaxgen.train.images import save_grid, to_uint8
+from jaxgen.train.metrics import MetricWriter
 from jaxgen.train.runtime import enable_compilation_cache
 from jaxgen.train.state import StepFn, TrainState
 
 MODES = ("train", "sample", "eval")
-SHARED_SECTIONS = ("data", "optim", "train", "sample", "eval")
 
 
 @dataclasses.dataclass
@@ -51,30 +53,15 @@ def parse_source(text: str) -> tuple[pathlib.Path, int | None]:
     return pathlib.Path(text).expanduser(), None
 
 
-def with_shared_defaults(saved: dict[str, Any], current: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """A run's saved config.json completed with the shared keys it lacks, taken from `current`, so that a
-    run made before a shared key existed still loads; every key it has keeps its saved value."""
-    merged = copy.deepcopy(saved)
-    merged.setdefault("init_from", {})  # another run's frozen parts are its own, never the caller's
-    for section in SHARED_SECTIONS:
-        for key, value in current.get(section, {}).items():
-            if not isinstance(value, ml_collections.ConfigDict):
-                merged.setdefault(section, {}).setdefault(key, value)
-    return ml_collections.ConfigDict(merged)
-
-
 def load_run(
     workdir: str | pathlib.Path, step: int | None = None, defaults: ml_collections.ConfigDict | None = None,
-    devices: Sequence[jax.Device] | None = None,
+    devices: Sequence[jax.Device] | None = None, overrides: Sequence[str] = (),
 ) -> LoadedRun:
     """The run saved in `workdir` at `step` (default: its latest checkpoint), rebuilt from its own config.json
-    (completed by `defaults`' shared keys where it lacks them); nothing in `workdir` is changed."""
+    (completed by `defaults`' shared keys where it lacks them; `overrides` are `key=value` strings of the keys
+    a reload may change, see `run_config.RELOAD_KEYS`); nothing in `workdir` is changed."""
     workdir = pathlib.Path(workdir).expanduser()
-    config_path = workdir / "config.json"
-    if not config_path.is_file():
-        raise RunNotFoundError(f"{workdir} holds no run (no config.json): train one there first")
-    saved = json.loads(config_path.read_text())
-    config = with_shared_defaults(saved, defaults) if defaults is not None else ml_collections.ConfigDict(saved)
+    config = reload_config(workdir, overrides=overrides, defaults=defaults)
     experiment = build_experiment(config, workdir, devices, read_only=True)
     try:
         state = experiment.restore(step)
@@ -112,7 +99,7 @@ def build_experiment(
     tasks.validate(config)
     workdir = pathlib.Path(workdir)
     if not read_only:
-        workdir.mkdir(parents=True, exist_ok=True)
+        check_writable(workdir)
     mesh = parallel.make_mesh(devices)
     parallel.check_batch_divisible(config.data.batch_size, mesh)
     parallel.check_batch_divisible(config.data.eval_batch_size, mesh, "data.eval_batch_size")
@@ -132,11 +119,11 @@ def train(
     devices: Sequence[jax.Device] | None = None,
     wrap_step: Callable[[StepFn], StepFn] | None = None,
 ) -> TrainState:
-    """Train `config` in `workdir` (resuming there; the config is kept as config.json); see `loop.train`
-    for `wrap_step`."""
+    """Train `config` in `workdir`, resuming there; the config is kept as config.json once the workdir's
+    checkpoint (if any) has accepted it, so a rejected config never replaces the run's own. See
+    `loop.train` for `wrap_step`."""
     experiment = build_experiment(config, workdir, devices)
-    save_json(experiment.workdir / "config.json", config.to_dict())
-    return loop.train(experiment, wrap_step)
+    return loop.train(experiment, wrap_step, on_accepted=lambda: save_json(experiment.workdir / "config.json", config.to_dict()))
 
 
 def save_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
@@ -144,17 +131,22 @@ def save_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
         path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-def restored(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> tuple[loop.Experiment, TrainState]:
-    experiment = build_experiment(config, workdir)
+def restored(
+    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, devices: Sequence[jax.Device] | None = None
+) -> tuple[loop.Experiment, TrainState]:
+    experiment = build_experiment(config, workdir, devices)
     try:
         return experiment, experiment.restore()
     finally:
         experiment.checkpointer.close()
 
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict[str, Any]:
-    """The family's numbers from the latest checkpoint, written to `<workdir>/eval.json` with the protocol."""
-    experiment, state = restored(config, workdir)
+def evaluate(
+    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, devices: Sequence[jax.Device] | None = None
+) -> dict[str, Any]:
+    """The family's numbers from the latest checkpoint (on `devices`, default all), written to
+    `<workdir>/eval.json` with the protocol."""
+    experiment, state = restored(config, workdir, devices)
     start = time.perf_counter()
     task, params = experiment.task, state.eval_params
     metrics = evaluate_task(task, params, experiment.test_batches(), config.sample.seed)
@@ -183,7 +175,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> 
         "seconds": time.perf_counter() - start,
     }
     save_json(experiment.workdir / "eval.json", report)
-    logging.info("eval: %s", json.dumps(metrics, sort_keys=True))
+    writer = MetricWriter(experiment.workdir, 0, int(state.step), progress_bar=False)
+    writer.write(int(state.step), {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}, prefix="eval")
+    writer.close()
+    logging.info("eval at step %d: %s; written to %s", int(state.step), json.dumps(metrics, sort_keys=True), experiment.workdir / "eval.json")
     return report
 
 
@@ -268,30 +263,76 @@ def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experi
     return cond
 
 
+def sample_batch_size(config: ml_collections.ConfigDict, num: int, mesh_size: int) -> int:
+    """Images per compiled sampling call: `sample.batch_size` (0: min(num, data.eval_batch_size)), rounded up
+    to a multiple of the mesh so every device generates its share."""
+    batch = config.sample.get("batch_size", 0) or min(num, config.data.eval_batch_size)
+    return -(-batch // mesh_size) * mesh_size
+
+
+def condition_batches(cond: dict[str, np.ndarray], batch: int) -> Iterator[dict[str, jax.Array]]:
+    """The given conditions in batches of `batch`, the last one padded by repeating its final row."""
+    num = len(next(iter(cond.values())))
+    for start in range(0, num, batch):
+        rows = np.minimum(np.arange(start, start + batch), num - 1)
+        yield {k: jnp.asarray(np.asarray(v)[rows]) for k, v in cond.items()}
+
+
 def sample(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> np.ndarray:
-    """Samples from the latest checkpoint -> samples/samples.{png,npz}: `sample.num` of them, or one per
-    given label or input image."""
+    """Samples from the latest checkpoint, generated in batches split over the mesh: `sample.num` of them,
+    or one per given label or input image. Written to `samples/<step>_<seed>/`: one PNG per image
+    (`000000.png`, ... -- what clean-fid, torch-fidelity and pytorch-fid read), `samples.npz` (all images
+    as uint8, the step and the conditions) and `grid.png`. Returns the images, float32 in [0, 1]."""
     experiment, state = restored(config, workdir)
-    cond = sample_conditions(config, experiment)
+    cond = {k: np.asarray(v) for k, v in sample_conditions(config, experiment).items()}
     num = len(next(iter(cond.values()))) if cond else config.sample.num
-    sample_fn = jax.jit(experiment.task.sample, static_argnums=2)
-    images = np.asarray(jax.device_get(sample_fn(state.eval_params, jax.random.PRNGKey(config.sample.seed), num, cond or None)))
-    if jax.process_index() == 0:
-        folder = experiment.workdir / "samples"
-        folder.mkdir(exist_ok=True)
-        save_grid(folder / "samples.png", images)
-        np.savez_compressed(folder / "samples.npz", images=images, step=int(state.step), **{f"cond_{k}": np.asarray(v) for k, v in cond.items()})
-        logging.info("wrote %d samples to %s", len(images), folder)
+    batch = sample_batch_size(config, num, experiment.mesh.size)
+    step, seed = int(state.step), config.sample.seed
+    folder = experiment.workdir / "samples" / f"{step}_{seed}"
+    writing = jax.process_index() == 0
+    if writing:
+        folder.mkdir(parents=True, exist_ok=True)
+    generated = sample_quality.sample_batches(
+        experiment.task.sample, state.eval_params, jax.random.PRNGKey(seed), num, batch, experiment.mesh,
+        condition_batches(cond, batch) if cond else None,
+    )
+    images = []
+    with tqdm.tqdm(total=num, unit="image", desc="sample", disable=not (writing and config.train.progress_bar)) as bar:
+        for index, (images_batch, mask) in enumerate(generated):
+            kept = np.asarray(parallel.fetch(images_batch))[mask > 0]
+            if writing:
+                for offset, image in enumerate(to_uint8(kept)):
+                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder / f"{index * batch + offset:06d}.png")
+            images.append(kept)
+            bar.update(len(kept))
+    images = np.concatenate(images)
+    if writing:
+        save_grid(folder / "grid.png", images[: config.train.num_grid_samples], metadata={"step": step, "seed": seed})
+        np.savez_compressed(folder / "samples.npz", images=to_uint8(images), step=step, seed=seed, **{f"cond_{k}": v for k, v in cond.items()})
+        logging.info("wrote %d samples (step %d, seed %d) to %s", num, step, seed, folder)
     return images
 
 
-def main(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, mode: str = "train") -> Any:
+def main(
+    config: ml_collections.ConfigDict | None, workdir: str | pathlib.Path, mode: str = "train", overrides: Sequence[str] = (),
+    defaults: ml_collections.ConfigDict | None = None,
+) -> Any:
+    """Run `mode` in `workdir`. Training needs `config`; sampling and evaluating rebuild the run from its
+    config.json, where `config` (optional) and the `key=value` `overrides` may change only the reload keys
+    (`run_config.RELOAD_KEYS`); `defaults` fills shared keys a run predates."""
     if mode not in MODES:
         raise ConfigError(f"unknown --mode '{mode}'; choose one of: {', '.join(MODES)}")
+    workdir = pathlib.Path(workdir)
+    if mode == "train":
+        if config is None:
+            raise ConfigError("--mode train needs --config (e.g. --config configs/vae.py:demo)")
+        if overrides:
+            raise ConfigError("overrides in training go in --config (configs/x.py:preset,key=value or --config.key=value)")
+    else:
+        config = reload_config(workdir, config, overrides, defaults)
     tasks.validate(config)
     enable_compilation_cache(config.train.compilation_cache_dir)
-    workdir = pathlib.Path(workdir)
-    logging.info("config:\n%s", config)
+    logging.info("%s %s (preset %s) in %s; the whole config: %s", mode, config.task, config.preset or "-", workdir, workdir / "config.json")
     if mode == "train":
         state = train(config, workdir)
         if config.train.eval_at_end:

@@ -1,13 +1,15 @@
-"""Config checks shared by every family: each failure is one ConfigError line naming the key."""
+"""Config checks shared by every family, and typed `key=value` overrides: each failure is one ConfigError line
+naming the key."""
 from __future__ import annotations
 
+import ast
 from typing import Any, Iterable
 
 import ml_collections
 
 from jaxgen.errors import ConfigError
 
-__all__ = ["ConfigError", "check", "check_choice", "check_positive", "get_key", "validate_common"]
+__all__ = ["ConfigError", "apply_override", "check", "check_choice", "check_positive", "get_key", "validate_common"]
 
 
 def get_key(config: ml_collections.ConfigDict, key: str) -> Any:
@@ -35,6 +37,48 @@ def check_positive(config: ml_collections.ConfigDict, key: str, allow_zero: bool
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _parse_value(key: str, text: str, current: object) -> object:
+    """Parse `text` as the type of the value it replaces."""
+    if isinstance(current, bool):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"config key '{key}' expects true/false, got '{text}'")
+    if isinstance(current, str):
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{text}'") from None
+    if isinstance(current, float) and isinstance(value, int):
+        value = float(value)
+    if isinstance(current, tuple) and isinstance(value, (int, float)):
+        value = (value,)
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if type(value) is not type(current):
+        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{text}'")
+    return value
+
+
+def apply_override(config: ml_collections.ConfigDict, key: str, text: str) -> None:
+    """Set dotted `key` from `text`; unknown keys and wrong types raise ConfigError."""
+    *parents, leaf = key.split(".")
+    node = config
+    for part in parents:
+        if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+            raise ConfigError(f"unknown config key '{key}'")
+        node = node[part]
+    if leaf not in node or isinstance(node[leaf], ml_collections.ConfigDict):
+        raise ConfigError(f"unknown config key '{key}'")
+    current = node[leaf]
+    if current is None:  # an unset typed placeholder (optim.<part>.*): parse as its type
+        current = node.get_ref(leaf).get_type()()
+    with node.unlocked():
+        node[leaf] = _parse_value(key, text, current)
 
 
 def _validate_optim(settings: ml_collections.ConfigDict, prefix: str, num_steps: int) -> None:
@@ -74,6 +118,8 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
         not config.data.second or is_known_dataset(config.data.second),
         f"config key 'data.second' is '{config.data.second}'; choose a built-in or tfds dataset or folder:PATH",
     )
+    batch = config.sample.get("batch_size", 0)  # a run saved before the key existed samples as it did
+    check(batch >= 0, f"config key 'sample.batch_size' must be >= 0 (0: min(sample.num, data.eval_batch_size)), got {batch}")
     _validate_optim(part_settings(config.optim, ""), "optim", config.train.num_steps)
     for part, section in config.optim.items():
         if isinstance(section, ml_collections.ConfigDict):

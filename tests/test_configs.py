@@ -101,10 +101,21 @@ def test_classifier_config_errors_name_the_key(override, message):
         ("configs/vae.py:smoke,model.nosuch=3", [], "unknown config key 'model.nosuch'"),
         ("configs/vae.py:smoke", ["--config.model.decoder=poisson"], "config key 'model.decoder' is 'poisson'"),
         ("configs/vae.py:smoke", ["--config.model.nosuch=1"], "model.nosuch"),
+        ("configs/vea.py:smoke", [], "--config configs/vea.py:smoke: [Errno 2] No such file or directory"),
+        ("configs/vae.py:smoke", ["--config.optim.lr=nan"], "config key 'optim.lr' must be > 0, got nan"),
+        ("configs/gan.py:smoke,data.image_size=29", [], "DCGAN supports 28x28, 32x32 and 64x64 images, got 29x29"),
+        (None, [], "--mode train needs --config"),
+        (None, ["--mode=sample", "--set=sample.num=4"], "holds no run (no config.json): train one there first"),
+        ("configs/vae.py:smoke", ["--workdir=/dev/null"], "/dev/null is a file, not a folder"),
+        ("configs/gan.py:mnist_mlp", [], "tfds dataset 'mnist' is not prepared as array_record in ~/tensorflow_datasets"),
     ],
 )
 def test_launch_reports_config_errors_in_one_line_without_traceback(tmp_path, config_arg, extra, message):
-    result = run_launch(f"--config={config_arg}", f"--workdir={tmp_path}", *extra)
+    """The error is the last line the user sees, and there is no traceback."""
+    config = [f"--config={config_arg}"] if config_arg else []
+    workdir = [] if any(a.startswith("--workdir") for a in extra) else [f"--workdir={tmp_path}"]
+    result = run_launch(*config, *workdir, *extra)
     assert result.returncode != 0
-    assert message in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last
     assert "Traceback" not in result.stderr

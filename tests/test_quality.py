@@ -108,8 +108,7 @@ def test_pixelcnn_demo_reaches_its_documented_test_nll(tmp_path):
     metrics = json.loads((tmp_path / "eval.json").read_text())["metrics"]
     assert metrics["nll_nats"] < 100.0
     assert metrics["bits_per_dim"] == pytest.approx(metrics["nll_nats"] / (784 * np.log(2)))
-    run.main(pixelcnn_config("demo"), tmp_path, "sample")
-    images = np.load(tmp_path / "samples" / "samples.npz")["images"]
+    images = run.main(None, tmp_path, "sample")  # from the workdir alone
     assert 0.05 < images.mean() < 0.3
 
 

@@ -20,8 +20,9 @@ CELEBA_CROP = (39, 19, 140)  # top, left, size
 
 def _prepare_hint(name: str, data_dir: str) -> str:
     where = f" --data_dir={data_dir}" if data_dir else ""
+    folder = data_dir or "~/tensorflow_datasets (tfds's default; set data.data_dir for another)"
     return (
-        f"tfds dataset '{name}' is not prepared as array_record{' in ' + data_dir if data_dir else ''}. "
+        f"tfds dataset '{name}' is not prepared as array_record in {folder}. "
         f"On a machine with internet run: pip install tensorflow-cpu && "
         f"tfds build {name} --file_format=array_record{where} "
         f"(or copy a prepared '{name}' folder there); offline, use a built-in dataset "
@@ -39,7 +40,8 @@ class TfdsSource:
 
         try:
             self._source = tfds.data_source(name, split=split, data_dir=data_dir or None, download=False)
-        except (AssertionError, FileNotFoundError, NotImplementedError, tfds.core.registered.DatasetNotFoundError) as e:
+        # Unprepared, the builder's split table is empty (KeyError) or missing (the others), by tfds version.
+        except (AssertionError, FileNotFoundError, KeyError, NotImplementedError, tfds.core.registered.DatasetNotFoundError) as e:
             raise DataError(_prepare_hint(name, data_dir)) from e
         shape, num_classes, self._label_key = TFDS_DATASETS[name]
         self.spec = DatasetSpec.of_images(name, shape, num_classes)

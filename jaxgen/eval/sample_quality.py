@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import tqdm
 from jax.sharding import Mesh
 
 from jaxgen.eval import feature_metrics
@@ -175,12 +176,19 @@ def evaluate_samples(
         "static_binarize": config.data.preprocess == "binarize_static",
     }
     cache = ReferenceCache(pathlib.Path(e.cache_dir).expanduser())
-    real, _ = reference_features(network, mesh, lambda: real_batches(batch), key, cache)
+    show = config.train.progress_bar and jax.process_index() == 0
+
+    def with_bar(batches: ImageBatches, desc: str, num: int) -> ImageBatches:
+        return tqdm.tqdm(batches, desc=desc, total=math.ceil(num / batch) if num else None, unit="batch", disable=not show)
+
+    real, _ = reference_features(
+        network, mesh, lambda: with_bar(real_batches(batch), f"{network.name}: reference features", e.num_reference), key, cache
+    )
     fake_batches = sample_batches(
         sample_fn, params, jax.random.PRNGKey(config.sample.seed), e.num_samples, batch, mesh,
         None if conditions is None else conditions(batch),
     )
-    fake, fake_logits = featurize(network, mesh, fake_batches)
+    fake, fake_logits = featurize(network, mesh, with_bar(fake_batches, f"{network.name}: samples", e.num_samples))
     metrics = compare(network, real, fake, fake_logits, protocol)
     record = {
         **dataclasses.asdict(protocol),

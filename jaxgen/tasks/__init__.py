@@ -6,6 +6,7 @@ other runs, `FROZEN_PARTS` (the names it accepts under `init_from`).
 from __future__ import annotations
 
 import importlib
+import numbers
 from typing import Callable
 
 import jax
@@ -13,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgen.data import DatasetSpec
-from jaxgen.errors import ConfigError
+from jaxgen.errors import ConfigError, InputError
 from jaxgen.train.contract import Batch, Cond, Pictures, Task
 
 FAMILIES = {
@@ -21,8 +22,8 @@ FAMILIES = {
     "pixelcnn": "jaxgen.tasks.pixelcnn", "ldm_autoencoder": "jaxgen.tasks.ldm_autoencoder",
 }
 
-__all__ = ["Batch", "Cond", "FAMILIES", "Pictures", "Task", "class_rows", "compute_dtype", "get_task", "labels_of",
-           "require_labels", "validate"]
+__all__ = ["Batch", "Cond", "FAMILIES", "Pictures", "Task", "check_model_space", "check_sample_count", "class_rows",
+           "compute_dtype", "get_task", "labels_of", "require_labels", "validate"]
 
 
 def compute_dtype(config: ml_collections.ConfigDict) -> jnp.dtype:
@@ -34,6 +35,23 @@ def require_labels(spec: DatasetSpec, setting: str) -> None:
     """One ConfigError naming `setting` when the dataset has no classes to condition on."""
     if spec.num_classes == 0:
         raise ConfigError(f"{setting} needs labels; data.name='{spec.name}' has none")
+
+
+def check_sample_count(num: object) -> None:
+    """`sample`'s `num` must be a positive Python int (static under jit): one error at trace time instead
+    of a shape error from deep inside XLA."""
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num <= 0:
+        raise InputError(f"sample: num must be a positive int (static under jax.jit), got {num!r}")
+
+
+def check_model_space(x: jax.Array, function: str) -> None:
+    """Model-space functions (encode, reconstruct, ...) read float images; raw uint8 pixels (0..255) would
+    be taken as model values without a word, so they are refused, with the conversion to use."""
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise InputError(
+            f"{function} takes float images in the model's input space, got {x.dtype}; convert stored images "
+            "with jaxgen.data.preprocess.to_model_input(images, config.data.preprocess)"
+        )
 
 
 def labels_of(cond: Cond | None, num: int, num_classes: int) -> jax.Array | None:

@@ -26,7 +26,7 @@ from jaxgen.diffusion import cosine_schedule, linear_schedule, losses, process, 
 from jaxgen.diffusion.schedules import Schedule
 from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.unet import UNet
-from jaxgen.tasks import Cond, Pictures, class_rows, compute_dtype, labels_of, require_labels
+from jaxgen.tasks import Cond, Pictures, check_sample_count, class_rows, compute_dtype, labels_of, require_labels
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive
@@ -153,6 +153,7 @@ class DDPMTask:
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """`num` images in [0, 1] from `sample.sampler`; class-conditional models take `cond['label']` (num,)
         or cycle through the classes."""
+        check_sample_count(num)
         labels = labels_of(cond, num, self.num_classes)
         return (self._sample_model_space(params["denoiser"], rng, num, labels) + 1.0) / 2.0
 

@@ -40,7 +40,7 @@ import optax
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.gan import losses
 from jaxgen.nn import gan as nets
-from jaxgen.tasks import Cond, Pictures, class_rows, labels_of, require_labels
+from jaxgen.tasks import Cond, Pictures, check_sample_count, class_rows, labels_of, require_labels
 from jaxgen.train.evaluation import mean_totals
 from jaxgen.train.optim import make_part, part_settings
 from jaxgen.train.state import TrainState
@@ -326,6 +326,7 @@ class GANTask:
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """`num` images in [0, 1]; class-conditional generators take `cond['label']` (num,) or cycle through
         the classes. G's BatchNorm normalises over the `num` images drawn together."""
+        check_sample_count(num)
         latent, _ = self.draw_latents(rng, num)
         return self._from_latents(params, latent, labels_of(cond, num, self.num_classes))
 

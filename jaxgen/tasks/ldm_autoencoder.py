@@ -42,7 +42,7 @@ from jaxgen.eval.features import params_digest
 from jaxgen.eval.image_similarity import SSIM_WINDOW, psnr, ssim
 from jaxgen.gan import losses as gan_losses
 from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder, Head, PatchDiscriminator
-from jaxgen.tasks import Batch, Cond, Pictures, Task, compute_dtype
+from jaxgen.tasks import Batch, Cond, Pictures, Task, check_model_space, check_sample_count, compute_dtype
 from jaxgen.train.evaluation import mean_totals
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import Part, TrainState
@@ -83,6 +83,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 class LDMAutoencoderTask:
     conditions = ("image",)
+    picture_captions = {"reconstructions": ("original", "reconstruction")}
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Task]):
         m = config.model
@@ -116,6 +117,7 @@ class LDMAutoencoderTask:
     def encode(self, params: Any, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """Latents (B, h, w, c) of images x in [-1, 1]: the posterior mean (or a sample given `rng`) for KL, the
         quantised latents for VQ."""
+        check_model_space(x, "encode")
         moments = self.net.apply({"params": params["autoencoder"]["net"]}, x, method=FirstStageAutoencoder.encode)
         if self.vq:
             return quantizer.quantize(moments, self.codebook(params)).z_q
@@ -269,6 +271,7 @@ class LDMAutoencoderTask:
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """Reconstructions in [0, 1] of `cond['image']` (uint8 or [0, 1] floats, (num, H, W, C)); without it,
         decodes of random latents (KL: z ~ N(0, I); VQ: uniform codes), which a first stage is not trained for."""
+        check_sample_count(num)
         if cond is not None and "image" in cond:
             images = cond["image"]
             x = to_model_input(images, "scale11") if images.dtype == jnp.uint8 else 2.0 * images - 1.0

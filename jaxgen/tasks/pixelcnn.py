@@ -24,7 +24,7 @@ from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.pixelcnn import GatedPixelCNN, PixelCNN
 from jaxgen.nn.pixelcnn_pp import PixelCNNPlusPlus
 from jaxgen.nn.pixelrnn import RowLSTMPixelRNN
-from jaxgen.tasks import Cond, Pictures, class_rows, compute_dtype, labels_of, require_labels
+from jaxgen.tasks import Cond, Pictures, check_sample_count, class_rows, compute_dtype, labels_of, require_labels
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive
@@ -149,6 +149,7 @@ class PixelCNNTask:
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """`num` images in [0, 1], (num, H, W, C), drawn pixel by pixel; class-conditional models take
         `cond['label']` (num,) or cycle through the classes."""
+        check_sample_count(num)
         labels = labels_of(cond, num, self.num_classes)
         blank = jnp.zeros((num,) + self.spec.image_shape, jnp.int32)
         return self.to_image(self.draw(params["model"], rng, blank, labels))

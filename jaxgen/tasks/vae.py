@@ -27,7 +27,7 @@ from jaxgen.eval.likelihood import discrete_bits_per_dim, importance_weighted_lo
 from jaxgen.data.preprocess import DEQUANTIZE_LOG_SCALE
 from jaxgen.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from jaxgen.nn.layers import ACTIVATIONS
-from jaxgen.tasks import Cond, Pictures, compute_dtype
+from jaxgen.tasks import Cond, Pictures, check_model_space, check_sample_count, compute_dtype
 from jaxgen.train.evaluation import mean_totals
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
@@ -72,6 +72,7 @@ class VAETask:
     """
 
     conditions = ()
+    picture_captions = {"reconstructions": ("original", "reconstruction")}
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         self.config = config
@@ -111,6 +112,7 @@ class VAETask:
 
     def encode(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array] | jax.Array:
         """VAE: (mu, log sigma^2) of q(z|x), each (B, Z). AE: the code z, (B, Z)."""
+        check_model_space(x, "encode")
         h = self.encoder.apply({"params": params["encoder"]}, x).astype(jnp.float32)
         if not self.is_vae:
             return h
@@ -181,6 +183,7 @@ class VAETask:
 
     def sample(self, params: Params, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """Means of p(x|z) for z ~ N(0, I): (num, H, W, C) in [0, 1]; the model is unconditional."""
+        check_sample_count(num)
         if not self.is_vae:
             raise ConfigError("model.kind='ae' has no prior to sample from; use a VAE (model.kind='vae')")
         return self.decode(params["model"], jax.random.normal(rng, (num, self.config.model.z_dim)))

@@ -1,6 +1,7 @@
 """Orbax checkpoints of the TrainState and the data position, resumed automatically.
 
-A checkpoint that fails to restore (half-written, truncated, corrupted) is moved to
+A checkpoint that fails to restore (half-written, truncated, corrupted) or restores non-finite values
+(silent byte corruption; a state saved before this check existed) is moved to
 `<workdir>/corrupt_checkpoints/` with a warning -- never deleted -- and the previous one is used.
 """
 from __future__ import annotations
@@ -14,13 +15,25 @@ import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from jaxgen.errors import CheckpointMismatchError, RunNotFoundError
-from jaxgen.train.state import TrainState
-
-
-
+from jaxgen.errors import CheckpointMismatchError, RunNotFoundError, WorkdirError
+from jaxgen.train.state import TrainState, non_finite_paths
 
 MISMATCH_MARKERS = ("tree structures do not match", "shape mismatch", "Requested shape")
+
+
+def check_writable(folder: pathlib.Path) -> None:
+    """Create `folder` if needed and write a probe file in it, so that a workdir (or its checkpoints/) that
+    is a file or read-only fails now, in one line, not after training in orbax's background threads."""
+    for path in (*reversed(folder.parents), folder):
+        if path.exists() and not path.is_dir():
+            raise WorkdirError(f"{path} is a file, not a folder: choose another --workdir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{jax.process_index()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise WorkdirError(f"{folder} is not writable ({e.strerror}): fix its permissions or choose another --workdir") from e
 
 
 class Checkpointer:
@@ -29,6 +42,8 @@ class Checkpointer:
         self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
         self.keep = keep
         self.read_only = read_only
+        if not read_only:
+            check_writable(self.directory)
         self._manager = self._open()
 
     def _open(self) -> ocp.CheckpointManager:
@@ -54,6 +69,9 @@ class Checkpointer:
                     state=ocp.args.StandardRestore(abstract_state), extra=ocp.args.JsonRestore()
                 )
                 restored = self._manager.restore(step, args=args)
+                bad = non_finite_paths(restored.state)
+                if bad:
+                    raise ValueError(f"it holds non-finite values ({len(bad)} leaves, e.g. {bad[0]})")
                 return restored.state, dict(restored.extra)
             except Exception as e:  # noqa: BLE001 -- any failure to read means this checkpoint is unusable
                 if any(marker in str(e) for marker in MISMATCH_MARKERS):

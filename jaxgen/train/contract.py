@@ -24,6 +24,8 @@ class Task(Protocol):
     `conditions` names the features `sample` cannot do without (an input image for image-to-image);
     optional ones (a class label, which otherwise cycles through the classes) are not listed. The
     sample-quality protocol and `--mode sample` supply the listed ones from held-out data or the user.
+    A task may also have `picture_captions`: picture name -> captions of its grid's columns, repeated
+    across the grid (`{"reconstructions": ("original", "reconstruction")}`).
     """
 
     config: ml_collections.ConfigDict

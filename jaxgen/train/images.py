@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import math
 import pathlib
+from typing import Mapping, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
+from PIL.PngImagePlugin import PngInfo
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -27,12 +29,38 @@ def make_grid(images: np.ndarray, columns: int = 0, padding: int = 1) -> np.ndar
     return grid
 
 
-def save_grid(path: str | pathlib.Path, images: np.ndarray, columns: int = 0, scale: int = 0) -> None:
-    """Write a grid PNG; small images are enlarged (nearest) so the picture is legible."""
+def captioned(picture: Image.Image, captions: Sequence[str], columns: int, scale: int) -> Image.Image:
+    """`picture` under a header that names its columns, `captions` repeated across the `columns` tiles."""
+    header_height = 12
+    out = Image.new(picture.mode, (picture.width, picture.height + header_height), 255 if picture.mode == "L" else (255,) * 3)
+    out.paste(picture, (0, header_height))
+    draw, tile = ImageDraw.Draw(out), picture.width / columns
+    for column in range(columns):
+        text = captions[column % len(captions)]
+        if draw.textlength(text) > tile - 2:
+            text = text[: max(1, int(len(text) * (tile - 2) / draw.textlength(text)))]
+        draw.text((column * tile + 1 + scale, 0), text, fill=0 if picture.mode == "L" else (0, 0, 0))
+    return out
+
+
+def save_grid(
+    path: str | pathlib.Path, images: np.ndarray, columns: int = 0, scale: int = 0,
+    captions: Sequence[str] = (), metadata: Mapping[str, object] | None = None,
+) -> np.ndarray:
+    """Write a grid PNG and return it (uint8, as written). Small images are enlarged (nearest) so the picture is legible (about 1024 pixels
+    wide, at most 8x); `captions` name the columns (repeated across the grid); `metadata` (the step, the
+    seed) goes into the PNG's text chunks, where `PIL.Image.open(path).text` reads it back."""
     grid = make_grid(images, columns)
-    scale = scale or max(1, min(4, 512 // grid.shape[1]))
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    scale = scale or max(1, min(8, 1024 // grid.shape[1]))
     picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    if captions:
+        picture = captioned(picture, captions, columns, scale)
+    info = PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(key, str(value))
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path)
+    picture.save(path, pnginfo=info)
+    return np.asarray(picture)

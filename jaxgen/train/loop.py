@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import pathlib
 import shutil
 import signal
 import threading
+import time
 from typing import Any, Callable
 
 import jax
@@ -20,9 +22,9 @@ from jaxgen import parallel
 from jaxgen.train.checkpoint import Checkpointer
 from jaxgen.train.contract import Task
 from jaxgen.train.images import save_grid
-from jaxgen.errors import CheckpointMismatchError, NonFiniteLossError, RunNotFoundError
+from jaxgen.errors import CheckpointMismatchError, InterruptedRun, NonFiniteLossError, RunNotFoundError
 from jaxgen.train.metrics import MetricWriter, first_non_finite, mean_metrics
-from jaxgen.train.state import StepFn, TrainState, counting
+from jaxgen.train.state import StepFn, TrainState, counting, non_finite_paths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,35 +159,46 @@ def compile_train_step(experiment: Experiment, wrap_step: Callable[[StepFn], Ste
 
 
 class _StopFlag:
-    """Set by SIGTERM (pre-emption, `kill`): the loop saves and returns after the current step."""
+    """Set by SIGTERM (pre-emption, `kill`) or SIGINT (Ctrl-C): the loop saves and stops after the current
+    step. A second Ctrl-C, during that save, interrupts at once."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "_StopFlag":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        logging.warning("SIGTERM received: saving a checkpoint and stopping")
-        self.requested = True
+        logging.warning("%s received: saving a checkpoint and stopping", signal.Signals(signum).name)
+        self.received = signum
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
-def write_pictures(experiment: Experiment, state: TrainState, step: int, picture_fn: Callable, batch: Any) -> None:
+def write_pictures(
+    experiment: Experiment, state: TrainState, step: int, picture_fn: Callable, batch: Any, writer: MetricWriter
+) -> None:
+    """The task's pictures as `images/<name>_<step>.png` (the step in the PNG's metadata), a copy as
+    `images/<name>.png`, and in TensorBoard."""
     rng = jax.random.PRNGKey(experiment.config.sample.seed)
     pictures = parallel.fetch(picture_fn(state.eval_params, rng, batch))
     if jax.process_index() != 0:
         return
     folder = experiment.workdir / "images"
+    captions = getattr(experiment.task, "picture_captions", {})
     for name, (images, columns) in pictures.items():
-        save_grid(folder / f"{name}_{step:07d}.png", np.asarray(images), columns)
-        shutil.copyfile(folder / f"{name}_{step:07d}.png", folder / f"{name}.png")
+        path = folder / f"{name}_{step:07d}.png"
+        grid = save_grid(path, np.asarray(images), columns, captions=captions.get(name, ()), metadata={"step": step, "name": name})
+        shutil.copyfile(path, folder / f"{name}.png")
+        writer.image(step, name, grid)
 
 
 class _Progress:
@@ -194,14 +207,18 @@ class _Progress:
     def __init__(self, experiment: Experiment, stream: data_lib.TrainStream, step: int):
         self.experiment, self.stream, self.step = experiment, stream, step
         cfg = experiment.config.train
-        self.writer = MetricWriter(experiment.workdir, cfg.num_steps, step, cfg.progress_bar)
+        self.writer = MetricWriter(experiment.workdir, cfg.num_steps, step, cfg.progress_bar, resumed_from=step)
         self.history: list[dict[str, jax.Array]] = []
         self.last_saved = experiment.checkpointer.latest_step()
         self.per_call = cfg.steps_per_call
+        self.last_means: dict[str, float] = {}
 
     def crossed(self, every: int) -> bool:
         """Whether the last call's steps (step - k, step] include a multiple of `every`."""
         return self.step // every != (self.step - self.per_call) // every
+
+    def last_good(self) -> str:
+        return f"last good checkpoint: step {self.last_saved} in {self.experiment.checkpointer.directory}"
 
     def flush(self) -> None:
         """Write the window's means; a non-finite loss in it stops the run naming the step."""
@@ -213,25 +230,56 @@ class _Progress:
         bad = first_non_finite(raw, first)
         if bad is not None:
             bad_step, key, value = bad
-            raise NonFiniteLossError(
-                f"training stopped: {key} became {value} at step {bad_step}; last good checkpoint: "
-                f"step {self.last_saved} in {self.experiment.checkpointer.directory}"
-            )
-        self.writer.write(self.step, means)
+            raise NonFiniteLossError(f"training stopped: {key} became {value} at step {bad_step}; {self.last_good()}")
+        self.last_means = self.writer.write(self.step, means)
+        self.writer.log(f"step {self.step}/{self.experiment.config.train.num_steps}: {format_metrics(self.last_means)}")
 
     def save(self, state: TrainState) -> None:
+        """Save the state after checking it: a non-finite parameter or optimiser value is never saved (the
+        loss that would reveal it is computed before the update, so a finite loss does not prove it)."""
         self.flush()
+        bad = non_finite_paths(state.replace(frozen=None))
+        if bad:
+            raise NonFiniteLossError(
+                f"training stopped: the state became non-finite by step {self.step} ({len(bad)} leaves, e.g. "
+                f"{bad[0]}) and was not saved; {self.last_good()}"
+            )
         self.experiment.save(self.step, state, self.stream.position)
         self.last_saved = self.step
 
 
-def train(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None) -> TrainState:
+def format_metrics(means: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in means.items())
+
+
+def parameter_counts(state: TrainState) -> str:
+    """'model 1,234 (EMA kept)', one entry per trained part, then the frozen parts."""
+    def count(tree: Any) -> int:
+        return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
+
+    entries = [f"{name} {count(part.params):,}" + (" (with EMA)" if part.ema_params is not None else "") for name, part in state.parts.items()]
+    entries += [f"frozen {name} {count(params):,}" for name, params in (state.frozen or {}).items()]
+    return "; ".join(entries)
+
+
+def train(
+    experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None, on_accepted: Callable[[], None] | None = None
+) -> TrainState:
     """Train to `config.train.num_steps`, resuming from the workdir's latest checkpoint.
 
-    `wrap_step` wraps the task's step before it is compiled (tests use chex.assert_max_traces).
+    `on_accepted` runs once the workdir's checkpoint (if any) has accepted this config (`run.train` writes
+    config.json there). `wrap_step` wraps the task's step before it is compiled (tests use
+    chex.assert_max_traces). A SIGTERM or SIGINT saves, then raises InterruptedRun.
     """
     cfg = experiment.config.train
-    state, position = experiment.restore_or_init()
+    try:
+        state, position = experiment.restore_or_init()
+    except BaseException:
+        experiment.checkpointer.close()
+        raise
+    if on_accepted is not None:
+        on_accepted()
+    logging.info("parameters: %s", parameter_counts(state))
     stream = data_lib.TrainStream(
         experiment.train_source, experiment.config.data.batch_size, experiment.config.data.shuffle_seed,
         jax.process_index(), jax.process_count(), position,
@@ -242,12 +290,14 @@ def train(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None =
     picture_fn = jax.jit(experiment.task.pictures)
     picture_batch = experiment.picture_batch()
     progress = _Progress(experiment, stream, int(state.step))
+    progress.writer.text("config", "```\n" + json.dumps(experiment.config.to_dict(), indent=2, sort_keys=True) + "\n```", progress.step)
     # A queue of programs with collectives deadlocks XLA's CPU backend when several CPU devices share
     # few cores; there the host waits for the previous step before queueing the next.
     lockstep = experiment.mesh.devices.flat[0].platform == "cpu" and experiment.mesh.size > 1
+    first_step, start = progress.step, time.perf_counter()
     try:
         with _StopFlag() as stop:
-            while progress.step < cfg.num_steps and not stop.requested:
+            while progress.step < cfg.num_steps and stop.received is None:
                 state, metrics = train_step(state, next(stream))
                 progress.step += cfg.steps_per_call
                 if lockstep and progress.history:
@@ -259,13 +309,25 @@ def train(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None =
                 if progress.crossed(cfg.checkpoint_every):
                     progress.save(state)
                 if progress.crossed(cfg.sample_every):
-                    write_pictures(experiment, state, progress.step, picture_fn, picture_batch)
+                    write_pictures(experiment, state, progress.step, picture_fn, picture_batch, progress.writer)
             if progress.last_saved != progress.step:
                 progress.save(state)
         if progress.step >= cfg.num_steps and not progress.crossed(cfg.sample_every):
-            write_pictures(experiment, state, progress.step, picture_fn, picture_batch)
+            write_pictures(experiment, state, progress.step, picture_fn, picture_batch, progress.writer)
     finally:
         stream.close()
         progress.writer.close()
         experiment.checkpointer.close()
+    seconds = time.perf_counter() - start
+    logging.info(
+        "trained steps %d -> %d in %.1f s; last metrics: %s; checkpoints in %s, metrics in %s, pictures in %s",
+        first_step, progress.step, seconds, format_metrics(progress.last_means) or "-", experiment.checkpointer.directory,
+        experiment.workdir / "metrics.jsonl", experiment.workdir / "images",
+    )
+    if stop.received is not None:
+        name = signal.Signals(stop.received).name
+        raise InterruptedRun(
+            f"interrupted by {name} at step {progress.step}: saved checkpoint {experiment.checkpointer.directory}/"
+            f"{progress.step}; run the same command again to resume", stop.received,
+        )
     return state

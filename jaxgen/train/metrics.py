@@ -1,7 +1,9 @@
-"""Where training numbers go: console progress bar, TensorBoard events, metrics.jsonl."""
+"""Where training numbers go: console progress bar, TensorBoard events (scalars, pictures, the config),
+metrics.jsonl."""
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 import time
 from typing import Mapping
@@ -9,8 +11,6 @@ from typing import Mapping
 import jax
 import numpy as np
 import tqdm
-
-
 
 
 def mean_metrics(history: list[Mapping[str, jax.Array]]) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -33,10 +33,28 @@ def first_non_finite(raw: Mapping[str, np.ndarray], first_step: int) -> tuple[in
     return first_step + index, key, float(raw[key][index])
 
 
-class MetricWriter:
-    """Writes scalars to `metrics.jsonl` and TensorBoard (process 0 only) and drives the progress bar."""
+def drop_records_after(path: pathlib.Path, step: int) -> int:
+    """Remove the records of steps after `step` from a metrics.jsonl (a resumed run repeats the steps
+    between its checkpoint and the kill, so each step appears once); returns how many were dropped."""
+    if not path.is_file():
+        return 0
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(kept))
+        tmp.replace(path)
+    return len(lines) - len(kept)
 
-    def __init__(self, workdir: str | pathlib.Path, total_steps: int, initial_step: int, progress_bar: bool):
+
+class MetricWriter:
+    """Writes scalars to `metrics.jsonl` and TensorBoard (process 0 only) and drives the progress bar.
+    `resumed_from` (training) drops the file's records after that step first."""
+
+    def __init__(
+        self, workdir: str | pathlib.Path, total_steps: int, initial_step: int, progress_bar: bool,
+        resumed_from: int | None = None,
+    ):
         self.enabled = jax.process_index() == 0
         self._jsonl = None
         self._tb = None
@@ -44,6 +62,8 @@ class MetricWriter:
         if not self.enabled:
             return
         workdir = pathlib.Path(workdir)
+        if resumed_from is not None:
+            drop_records_after(workdir / "metrics.jsonl", resumed_from)
         self._jsonl = open(workdir / "metrics.jsonl", "a")
         from tensorboardX import SummaryWriter
 
@@ -52,9 +72,10 @@ class MetricWriter:
             self._bar = tqdm.tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True)
         self._last_time, self._last_step = time.perf_counter(), initial_step
 
-    def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
+    def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> dict[str, float]:
+        """Record `scalars` at `step` under `prefix`/; returns them (training adds steps_per_sec)."""
         if not self.enabled:
-            return
+            return dict(scalars)
         now = time.perf_counter()
         if prefix == "train" and step > self._last_step:
             scalars = {**scalars, "steps_per_sec": (step - self._last_step) / (now - self._last_time)}
@@ -66,6 +87,24 @@ class MetricWriter:
             self._tb.add_scalar(f"{prefix}/{k}", v, step)
         if self._bar is not None and prefix == "train":
             self._bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items() if "loss" in k or k == "elbo"})
+        return dict(scalars)
+
+    def log(self, line: str) -> None:
+        """`line` to the log (absl's stderr and log file), drawn above the progress bar, not through it."""
+        if self._bar is not None:
+            self._bar.clear()
+        logging.info("%s", line)
+        if self._bar is not None:
+            self._bar.refresh()
+
+    def image(self, step: int, name: str, picture: np.ndarray) -> None:
+        """A picture (uint8, (H, W) or (H, W, 3)) in TensorBoard's images tab."""
+        if self.enabled:
+            self._tb.add_image(f"pictures/{name}", picture, step, dataformats="HW" if picture.ndim == 2 else "HWC")
+
+    def text(self, name: str, text: str, step: int) -> None:
+        if self.enabled:
+            self._tb.add_text(name, text, step)
 
     def advance(self, steps: int) -> None:
         if self._bar is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
+import sys
+from typing import Any
 
 import jax
 
@@ -73,11 +75,41 @@ def log_devices() -> None:
 
 
 class _LibraryInfoFilter(logging.Filter):
-    """Drop INFO chatter from orbax (a dozen lines per checkpoint); keep its warnings."""
+    """Drop INFO chatter: orbax's (a dozen lines per checkpoint) and JAX's search for a TPU on a machine
+    without one; keep every warning."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+        if record.levelno >= logging.WARNING:
+            return True
+        return "orbax" not in record.pathname and not (
+            record.pathname.endswith("xla_bridge.py") and record.getMessage().startswith("Unable to initialize backend")
+        )
+
+
+def _is_closed_loop_callback(error: BaseException | None) -> bool:
+    """Orbax reads through tensorstore, whose callbacks into orbax's asyncio loop can still arrive after a
+    failed restore has closed it: each prints `RuntimeError: Event loop is closed` (dozens) after our message."""
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def _is_abandoned_orbax_read(unraisable: Any) -> bool:
+    """The other reads of a restore that already failed (and was reported), collected unfinished."""
+    code = getattr(unraisable.object, "cr_code", None)
+    return code is not None and "orbax" in code.co_filename
 
 
 def quiet_library_logs() -> None:
-    logging.getLogger("absl").addFilter(_LibraryInfoFilter())
+    """Keep the console to our own lines: library INFO chatter and orbax's late callbacks are dropped."""
+    for name in ("absl", "jax._src.xla_bridge"):
+        logging.getLogger(name).addFilter(_LibraryInfoFilter())
+    previous_excepthook, previous_unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def excepthook(kind: type[BaseException], error: BaseException, traceback: Any) -> None:
+        if not _is_closed_loop_callback(error):
+            previous_excepthook(kind, error, traceback)
+
+    def unraisablehook(unraisable: Any) -> None:
+        if not (_is_closed_loop_callback(unraisable.exc_value) or _is_abandoned_orbax_read(unraisable)):
+            previous_unraisablehook(unraisable)
+
+    sys.excepthook, sys.unraisablehook = excepthook, unraisablehook

@@ -116,6 +116,20 @@ class TrainState:
 StepFn = Callable[[TrainState, Any], tuple[TrainState, Any]]
 
 
+@jax.jit
+def _finite_leaves(tree: PyTree) -> PyTree:
+    return jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)) if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.bool_(True), tree)
+
+
+def non_finite_paths(tree: PyTree) -> list[str]:
+    """The paths of the leaves of `tree` (a state, parameters) that hold a NaN or an infinity, e.g.
+    `.parts['model'].params['decoder']['kernel']`; one compiled reduction, one small transfer."""
+    from jaxgen import parallel
+
+    flags = parallel.fetch(_finite_leaves(tree))
+    return [jax.tree_util.keystr(path) for path, ok in jax.tree_util.tree_flatten_with_path(flags)[0] if not bool(ok)]
+
+
 def counting(step_fn: StepFn) -> StepFn:
     """A family's `train_step` followed by step <- step + 1: the one place steps are counted."""
 

@@ -8,7 +8,7 @@ import sys
 
 process_id, num_processes, devices, port = (int(a) for a in sys.argv[1:5])
 workdir = pathlib.Path(sys.argv[5])
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+os.environ["XLA_FLAGS"] = f"--xla_backend_optimization_level=0 --xla_force_host_platform_device_count={devices}"  # as conftest
 os.environ["JAX_PLATFORMS"] = "cpu"
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 

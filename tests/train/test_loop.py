@@ -1,7 +1,10 @@
 """The generic loop: sharding equivalence, no retracing, resume, SIGTERM, corrupt checkpoints, NaN, outputs."""
 import json
+import logging
 import os
 import pathlib
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,11 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgen import run
-from jaxgen.errors import CheckpointMismatchError
-from jaxgen.errors import NonFiniteLossError
-from tests.conftest import ROOT
+from jaxgen.errors import CheckpointMismatchError, InterruptedRun, NonFiniteLossError, WorkdirError
+from tests.conftest import ROOT, TEST_XLA_FLAGS
 from tests.helpers import vae_config
 
 
@@ -123,8 +126,7 @@ def test_train_sample_and_eval_write_their_outputs(tmp_path):
     assert report["protocol"]["num_examples"] == 64 and report["protocol"]["step"] == 6
     images = run.sample(config, tmp_path)
     assert images.shape == (16, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
-    stored = np.load(tmp_path / "samples" / "samples.npz")
-    np.testing.assert_array_equal(stored["images"], images)
+    assert np.load(tmp_path / "samples" / "6_1234" / "samples.npz")["images"].shape == (16, 28, 28, 1)
 
 
 def test_sample_without_a_checkpoint_says_to_train_first(tmp_path):
@@ -143,11 +145,11 @@ def wait_for_step(workdir, step, timeout=120):
 
 def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
     """Also: launch.py fills the persistent compilation cache the config names."""
-    steps = 1500
+    steps = 800  # the run is stopped near step 100, well before; the resumed and straight runs train all of them
     overrides = {"train.num_steps": steps, "train.log_every": 10, "train.checkpoint_every": 1000}
     cache = tmp_path / "xla-cache"
-    flags = {**overrides, "train.progress_bar": "false", "train.compilation_cache_dir": str(cache)}
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
+    flags = {**overrides, "train.progress_bar": "false", "train.compilation_cache_dir": str(cache), "train.eval_at_end": "true"}
+    env = {**os.environ, "XLA_FLAGS": f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
     workdir = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "launch.py", "--config=configs/vae.py:smoke," + ",".join(f"{k}={v}" for k, v in flags.items()),
@@ -159,7 +161,8 @@ def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=120)[0].decode()
-    assert proc.returncode == 0, output
+    assert proc.returncode == 128 + signal.SIGTERM and "error: interrupted by SIGTERM" in output, output
+    assert not (workdir / "eval.json").exists()  # an interrupted run does not start train.eval_at_end
     killed_at = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert 100 <= killed_at < steps, killed_at
     assert any(cache.iterdir()), "the persistent compilation cache stayed empty"
@@ -173,3 +176,99 @@ def test_the_loop_imports_no_family():
     """DESIGN's arrows point down: tasks -> train, never train -> tasks."""
     code = "import sys, jaxgen.train.loop; sys.exit('jaxgen.tasks' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"}).returncode == 0
+
+
+def test_a_non_finite_state_is_never_saved_even_with_a_finite_loss(tmp_path):
+    """The loss is computed before the update, so a step that makes the parameters NaN reports a finite loss:
+    the state itself is checked before every save."""
+    def poison(step_fn):
+        def step(state, batch):
+            new_state, metrics = step_fn(state, batch)
+            params = jax.tree.map(lambda p: jnp.where(state.step == 3, jnp.nan, p), new_state.parts["model"].params)
+            return new_state.with_params("model", params), metrics
+
+        return step
+
+    with pytest.raises(NonFiniteLossError, match=r"state became non-finite by step 4 .*\.parts\['model'\]\.params.* "
+                       r"was not saved; last good checkpoint: step 2"):
+        run.train(quick_config(), tmp_path, wrap_step=poison)
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [2]
+
+
+def test_a_restored_state_with_non_finite_values_is_set_aside(tmp_path, caplog):
+    """Silent byte corruption (or a state saved before the check) restores as NaN: treated as corrupt."""
+    run.train(quick_config(**{"train.num_steps": 2}), tmp_path)
+    experiment = run.build_experiment(quick_config(), tmp_path)
+    state, position = experiment.restore_or_init()
+    nan_params = jax.tree.map(lambda p: jnp.full_like(p, jnp.nan), state.parts["model"].params)
+    experiment.save(4, state.with_params("model", nan_params).replace(step=jnp.asarray(4, jnp.int32)), 4)
+    experiment.checkpointer.close()
+    experiment = run.build_experiment(quick_config(), tmp_path)
+    state, position = experiment.restore_or_init()
+    experiment.checkpointer.close()
+    assert int(state.step) == 2 and position == 2
+    assert (tmp_path / "corrupt_checkpoints" / "4").is_dir()
+    assert "non-finite values" in caplog.text
+
+
+def test_sigint_saves_stops_and_says_interrupted(tmp_path):
+    """Ctrl-C in the middle of training: the step's state is saved and InterruptedRun names the signal
+    (launch.py exits with 128 + 2); rerunning resumes from that checkpoint."""
+    workdir = tmp_path / "run"
+
+    def interrupt_at_step_3(step_fn):
+        def step(state, batch):
+            jax.debug.callback(lambda s: signal.raise_signal(signal.SIGINT) if int(s) == 3 else None, state.step)
+            return step_fn(state, batch)
+
+        return step
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(InterruptedRun, match="interrupted by SIGINT at step [4-9]: saved checkpoint") as raised:
+        run.train(quick_config(**{"train.checkpoint_every": 100, "train.num_steps": 200}), workdir, wrap_step=interrupt_at_step_3)
+    assert raised.value.signal_number == signal.SIGINT
+    saved = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
+    assert len(saved) == 1 and 4 <= saved[0] <= 9
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+
+
+def test_a_resume_drops_the_metrics_of_steps_it_repeats(tmp_path):
+    run.train(quick_config(**{"train.num_steps": 4}), tmp_path)
+    shutil.rmtree(tmp_path / "checkpoints" / "4")  # killed after step 4's metrics, before its checkpoint
+    run.train(quick_config(), tmp_path)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("blocked", ["workdir", "checkpoints"])
+def test_a_workdir_or_checkpoints_that_is_a_file_is_one_error(tmp_path, blocked):
+    workdir = tmp_path / "run"
+    target = workdir if blocked == "workdir" else workdir / "checkpoints"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("not a folder")
+    with pytest.raises(WorkdirError, match=f"{target} is a file, not a folder"):
+        run.train(quick_config(), workdir)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
+def test_read_only_checkpoints_fail_before_training(tmp_path):
+    run.train(quick_config(**{"train.num_steps": 2}), tmp_path)
+    (tmp_path / "checkpoints").chmod(0o500)
+    try:
+        with pytest.raises(WorkdirError, match="checkpoints is not writable"):
+            run.train(quick_config(), tmp_path)
+    finally:
+        (tmp_path / "checkpoints").chmod(0o700)
+
+
+def test_the_log_says_what_happens_and_pictures_say_what_they_show(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    run.train(quick_config(**{"train.log_every": 3, "train.sample_every": 3}), tmp_path)
+    assert "parameters: model 51,220" in caplog.text
+    assert re.search(r"step 3/6: elbo -?\d.*loss \d", caplog.text)
+    assert re.search(r"trained steps 0 -> 6 in .* s; last metrics: .*checkpoints in ", caplog.text)
+    picture = Image.open(tmp_path / "images" / "reconstructions_0000006.png")
+    assert picture.text == {"step": "6", "name": "reconstructions"}
+    assert picture.width >= 800  # a 28x28 grid is scaled up to be legible
+    events = b"".join(p.read_bytes() for p in (tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert b"pictures/reconstructions" in events and b"config/text_summary" in events
