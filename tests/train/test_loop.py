@@ -145,7 +145,7 @@ def wait_for_step(workdir, step, timeout=120):
 
 def test_sigterm_saves_and_resuming_matches_the_uninterrupted_run(tmp_path):
     """Also: launch.py fills the persistent compilation cache the config names."""
-    steps = 800  # the run is stopped near step 100, well before; the resumed and straight runs train all of them
+    steps = 500  # the run is stopped near step 100, well before; the resumed and straight runs train all of them
     overrides = {"train.num_steps": steps, "train.log_every": 10, "train.checkpoint_every": 1000}
     cache = tmp_path / "xla-cache"
     flags = {**overrides, "train.progress_bar": "false", "train.compilation_cache_dir": str(cache), "train.eval_at_end": "true"}

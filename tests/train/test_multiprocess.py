@@ -5,9 +5,12 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 
+from jaxgen import run
 from tests.conftest import ROOT
+from tests.train.multiprocess_worker import worker_config
 
 WORKER = ROOT / "tests" / "train" / "multiprocess_worker.py"
 
@@ -37,17 +40,19 @@ def losses(workdir):
 
 
 def test_two_processes_reproduce_one_process_with_the_same_device_count(tmp_path):
-    finish(start(0, 1, 4, free_port(), tmp_path / "single"))
+    """2 processes x 2 devices against this process on 4 of its devices (the worker's config and flags)."""
     port = free_port()
     workers = [start(i, 2, 2, port, tmp_path / "multi") for i in range(2)]
+    single_state = run.train(worker_config(), tmp_path / "single", devices=jax.devices()[:4])
     for proc in workers:
         finish(proc)
     single, multi = losses(tmp_path / "single"), losses(tmp_path / "multi")
     assert len(single) == 6
     np.testing.assert_allclose(multi, single, rtol=1e-5)
-    reference = np.load(tmp_path / "single" / "params_0.npz")
+    reference = jax.tree.leaves(jax.device_get(single_state.params))
     for process_id in range(2):
         params = np.load(tmp_path / "multi" / f"params_{process_id}.npz")
-        for name in reference.files:
-            np.testing.assert_allclose(params[name], reference[name], rtol=1e-5, atol=1e-6)
+        assert len(params.files) == len(reference)
+        for name, expected in zip(params.files, reference):
+            np.testing.assert_allclose(params[name], expected, rtol=1e-5, atol=1e-6)
     assert (tmp_path / "multi" / "checkpoints" / "6").is_dir()
