@@ -82,10 +82,10 @@ def test_a_frozen_classifier_run_gives_the_perceptual_term(tmp_path):
     run.train(judge, tmp_path / "judge", devices=jax.devices()[:1])
     config = ldm_autoencoder_config("smoke", **{"loss.perceptual": "classifier", "init_from.perceptual": str(tmp_path / "judge"),
                                                 "loss.disc_start": 100, "loss.perceptual_weight": 1.0})
-    state = run.train(config, tmp_path / "ae", devices=jax.devices()[:1])
-    assert "perceptual" in state.frozen
     experiment = run.build_experiment(config, tmp_path / "ae", devices=jax.devices()[:1])
     experiment.checkpointer.close()
+    state = experiment.init_state()  # the loop carries frozen parts the same way (tests/train/test_contracts.py)
+    assert "perceptual" in state.frozen
     x = jnp.asarray(experiment.test_source.read(np.arange(4))["image"], jnp.float32) / 127.5 - 1.0
     params = state.eval_params
     term = experiment.task._perceptual(params, x, experiment.task.reconstruct(params, x))
@@ -129,16 +129,16 @@ def test_image_sizes_the_model_cannot_halve_are_a_config_error(tmp_path):
         run.build_experiment(ldm_autoencoder_config("smoke", **{"data.image_size": 30}), tmp_path)
 
 
-def test_lpips_from_weight_files_is_a_frozen_part_recorded_with_the_run(tmp_path):
+def test_lpips_from_weight_files_is_a_frozen_part_with_its_record(tmp_path):
     from tests.torch_archive_writer import write_tiny_lpips
 
     vgg_path, lin_path, _, _ = write_tiny_lpips(tmp_path)
     config = ldm_autoencoder_config("smoke", **{"loss.perceptual": "lpips", "loss.lpips_vgg": str(vgg_path),
                                                 "loss.lpips_lin": str(lin_path), "loss.disc_start": 100})
-    state = run.train(config, tmp_path / "ae", devices=jax.devices()[:1])
-    assert set(state.frozen) == {"lpips"}
     experiment = run.build_experiment(config, tmp_path / "ae", devices=jax.devices()[:1])
     experiment.checkpointer.close()
+    state = experiment.init_state()
+    assert set(state.frozen) == {"lpips"}
     x = jnp.asarray(experiment.test_source.read(np.arange(4))["image"], jnp.float32) / 127.5 - 1.0
     params = state.eval_params
     assert float(experiment.task._perceptual(params, x, experiment.task.reconstruct(params, x))) > 0
