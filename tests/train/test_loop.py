@@ -250,15 +250,21 @@ def test_a_workdir_or_checkpoints_that_is_a_file_is_one_error(tmp_path, blocked)
         run.train(quick_config(), workdir)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
-def test_read_only_checkpoints_fail_before_training(tmp_path):
+def test_read_only_checkpoints_fail_before_training(tmp_path, monkeypatch):
+    """A checkpoints/ the run cannot write to fails at once, not after training in orbax's threads. The tests may
+    run as root, which writes through any permission, so the probe's write fails as a read-only mount makes it."""
     run.train(quick_config(**{"train.num_steps": 2}), tmp_path)
-    (tmp_path / "checkpoints").chmod(0o500)
-    try:
-        with pytest.raises(WorkdirError, match="checkpoints is not writable"):
-            run.train(quick_config(), tmp_path)
-    finally:
-        (tmp_path / "checkpoints").chmod(0o700)
+    write_bytes = pathlib.Path.write_bytes
+
+    def read_only_checkpoints(path, data):
+        if path.parent == tmp_path / "checkpoints":
+            raise OSError(30, "Read-only file system", str(path))
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", read_only_checkpoints)
+    with pytest.raises(WorkdirError, match="checkpoints is not writable \\(Read-only file system\\)"):
+        run.train(quick_config(), tmp_path)
+    assert not (tmp_path / "checkpoints" / "4").exists()
 
 
 def test_the_log_says_what_happens_and_pictures_say_what_they_show(tmp_path, caplog):
