@@ -88,6 +88,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.kid_subset_size = 1000
     c.eval.pr_neighbours = 3  # k of Kynkaanniemi et al.'s precision/recall
     c.eval.is_splits = 10
+    c.eval.recognised_threshold = 0.9  # classifier confidence above which a sample counts as recognised
     return c
 
 

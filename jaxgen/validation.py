@@ -134,6 +134,8 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     check_choice(config, "eval.reference_split", ("train", "test"))
     for key in ("eval.num_samples", "eval.kid_subsets", "eval.kid_subset_size", "eval.pr_neighbours", "eval.is_splits"):
         check_positive(config, key)
+    threshold = config.eval.get("recognised_threshold", 0.9)  # a run saved before the key existed
+    check(0.0 <= threshold < 1.0, f"config key 'eval.recognised_threshold' must be in [0, 1), got {threshold}")
     check_positive(config, "eval.num_reference", allow_zero=True)
     check_positive(config, "eval.feature_batch_size", allow_zero=True)
     check(

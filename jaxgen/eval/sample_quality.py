@@ -46,6 +46,7 @@ class Protocol:
     is_splits: int
     seed: int
     batch_size: int  # images per generate/featurise call; the samples drawn depend on it, not their law
+    recognised_threshold: float  # the classifier's confidence above which a sample counts as recognised
 
 
 def featurize(network: FeatureNetwork, mesh: Mesh, batches: ImageBatches) -> tuple[np.ndarray, np.ndarray | None]:
@@ -147,6 +148,7 @@ def compare(
     if fake_logits is not None:
         out[f"is{tag}"], out[f"is{tag}_std"] = feature_metrics.inception_score(fake_logits, protocol.is_splits, protocol.seed)
         out.update(feature_metrics.class_coverage(np.argmax(fake_logits, axis=-1), network.num_classes))
+        out["recognised_fraction"] = feature_metrics.recognised_fraction(fake_logits, protocol.recognised_threshold)
     return out
 
 
@@ -166,7 +168,7 @@ def evaluate_samples(
     parallel.check_batch_divisible(batch, mesh, "eval.feature_batch_size")
     protocol = Protocol(
         e.num_samples, e.reference_split, e.num_reference, e.kid_subsets, e.kid_subset_size, e.pr_neighbours,
-        e.is_splits, config.sample.seed, batch,
+        e.is_splits, config.sample.seed, batch, e.get("recognised_threshold", 0.9),
     )
     key = {
         "dataset": config.data.name,

@@ -123,3 +123,11 @@ def test_class_coverage_hand_computed():
     expected_kl = math.log(4) + sum(p * math.log(p) for p in (0.5, 0.45, 0.05))
     assert cov["class_kl_to_uniform"] == pytest.approx(expected_kl)
     assert fm.class_coverage(np.arange(100) % 4, 4)["class_kl_to_uniform"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_recognised_fraction_counts_confident_predictions():
+    # softmax maxima by hand: e^5 / (e^5 + 2) = 0.987, e / (e + 2) = 0.576, e^3 / (e^3 + e^3) = 0.5, 1 / 3
+    logits = np.array([[5.0, 0.0, 0.0], [1.0, 0.0, 0.0], [3.0, 3.0, -1e9], [0.0, 0.0, 0.0]])
+    assert fm.recognised_fraction(logits, 0.9) == 0.25
+    assert fm.recognised_fraction(logits, 0.55) == 0.5
+    assert fm.recognised_fraction(logits + 1000.0, 0.9) == 0.25  # stable for large logits

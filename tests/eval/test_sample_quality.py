@@ -106,6 +106,7 @@ def test_eval_reports_fid_d_coverage_and_its_protocol(trained_pair):
         assert np.isfinite(m[key]), key
     assert m["fid_d"] > 0 and 1.0 <= m["is_d"] <= 10.0 and 0 <= m["precision_d"] <= 1
     assert sum(m["class_histogram"]) == 200 and 1 <= m["classes_covered"] <= 10
+    assert 0.0 <= m["recognised_fraction"] <= 1.0 and p["recognised_threshold"] == 0.9
     assert p["num_samples"] == 200 and p["num_reference"] == 300 and p["reference_split"] == "train"
     assert p["feature_network"]["network"] == "classifier" and p["feature_network"]["step"] == 20
     assert len(list((trained_pair / "cache" / "reference").glob("mnist5k-train-classifier-*.npz"))) == 1
