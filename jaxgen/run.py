@@ -22,7 +22,7 @@ from jaxgen.errors import ConfigError, RunNotFoundError
 from jaxgen.eval import features, sample_quality
 from jaxgen.eval.features import FeatureNetwork, params_digest
 from jaxgen.eval.probe import probe_accuracy
-from jaxgen.run_config import reload_config
+from jaxgen.run_config import read_saved, reload_config
 from jaxgen.train import loop
 from jaxgen.train.checkpoint import Checkpointer, check_writable
 from jaxgen.train.evaluation import evaluate_task
@@ -191,7 +191,7 @@ def load_classifier(workdir: pathlib.Path, current: ml_collections.ConfigDict) -
             f"`python launch.py --config configs/classifier.py:mnist5k,data.name={data_config.name},"
             f"data.image_size={data_config.image_size} --workdir {workdir}`"
         )
-    saved = json.loads((workdir / "config.json").read_text())
+    saved = read_saved(workdir)
     if saved.get("task") != "classifier":
         raise ConfigError(f"eval.classifier_workdir={workdir} holds a '{saved.get('task')}' run, not a classifier")
     name, size = saved["data"]["name"], saved["data"].get("image_size", 0)
@@ -296,19 +296,20 @@ def sample(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> np
         experiment.task.sample, state.eval_params, jax.random.PRNGKey(seed), num, batch, experiment.mesh,
         condition_batches(cond, batch) if cond else None,
     )
-    images = []
+    images, pixels = [], []
     with tqdm.tqdm(total=num, unit="image", desc="sample", disable=not (writing and config.train.progress_bar)) as bar:
         for index, (images_batch, mask) in enumerate(generated):
             kept = np.asarray(parallel.fetch(images_batch))[mask > 0]
-            if writing:
-                for offset, image in enumerate(to_uint8(kept)):
-                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder / f"{index * batch + offset:06d}.png")
             images.append(kept)
+            pixels.append(to_uint8(kept))
+            if writing:
+                for offset, image in enumerate(pixels[-1]):
+                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(folder / f"{index * batch + offset:06d}.png")
             bar.update(len(kept))
     images = np.concatenate(images)
     if writing:
         save_grid(folder / "grid.png", images[: config.train.num_grid_samples], metadata={"step": step, "seed": seed})
-        np.savez_compressed(folder / "samples.npz", images=to_uint8(images), step=step, seed=seed, **{f"cond_{k}": v for k, v in cond.items()})
+        np.savez_compressed(folder / "samples.npz", images=np.concatenate(pixels), step=step, seed=seed, **{f"cond_{k}": v for k, v in cond.items()})
         logging.info("wrote %d samples (step %d, seed %d) to %s", num, step, seed, folder)
     return images
 

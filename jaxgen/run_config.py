@@ -19,6 +19,7 @@ from jaxgen.validation import apply_override
 SHARED_SECTIONS = ("data", "optim", "train", "sample", "eval")
 # Dotted prefixes of the keys a reload may change: sampler, steps, guidance, conditions, eval protocol, I/O.
 RELOAD_KEYS = ("sample", "eval", "data.eval_batch_size", "data.data_dir", "train.compilation_cache_dir", "train.progress_bar")
+RELOAD_KEYS_TEXT = ", ".join(k if "." in k else f"{k}.*" for k in RELOAD_KEYS)
 
 
 def may_change_on_reload(key: str) -> bool:
@@ -65,15 +66,6 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield f"{prefix}{key}", value
 
 
-def _set(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
-    *parents, leaf = key.split(".")
-    node = config
-    for part in parents:
-        node = node[part]
-    with node.unlocked():
-        node[leaf] = value
-
-
 def reload_config(
     workdir: str | pathlib.Path,
     given: ml_collections.ConfigDict | None = None,
@@ -98,9 +90,9 @@ def reload_config(
                 raise ConfigError(
                     f"config key '{key}' is {value!r} here but the run in {workdir} was trained with "
                     f"{saved.get(key)!r}; leave --config out (the run's config.json is used) and change only "
-                    f"{', '.join(k + ('.*' if '.' not in k else '') for k in RELOAD_KEYS)}"
+                    f"{RELOAD_KEYS_TEXT}"
                 )
-            _set(config, key, value)
+            config.update_from_flattened_dict({key: value})
     for item in overrides:
         key, sep, text = item.partition("=")
         key = key.strip()
@@ -109,7 +101,7 @@ def reload_config(
         if not may_change_on_reload(key):
             raise ConfigError(
                 f"config key '{key}' cannot change for a trained run (it changes the model or its training); "
-                f"a reload may set only {', '.join(k + ('.*' if '.' not in k else '') for k in RELOAD_KEYS)}"
+                f"a reload may set only {RELOAD_KEYS_TEXT}"
             )
         apply_override(config, key, text.strip())
     config.lock()

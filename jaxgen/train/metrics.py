@@ -33,18 +33,17 @@ def first_non_finite(raw: Mapping[str, np.ndarray], first_step: int) -> tuple[in
     return first_step + index, key, float(raw[key][index])
 
 
-def drop_records_after(path: pathlib.Path, step: int) -> int:
+def drop_records_after(path: pathlib.Path, step: int) -> None:
     """Remove the records of steps after `step` from a metrics.jsonl (a resumed run repeats the steps
-    between its checkpoint and the kill, so each step appears once); returns how many were dropped."""
+    between its checkpoint and the kill, so each step appears once)."""
     if not path.is_file():
-        return 0
+        return
     lines = path.read_text().splitlines(keepends=True)
     kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
     if len(kept) != len(lines):
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(kept))
         tmp.replace(path)
-    return len(lines) - len(kept)
 
 
 class MetricWriter:

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgen import parallel
+
 PyTree = Any
 
 
@@ -124,8 +126,6 @@ def _finite_leaves(tree: PyTree) -> PyTree:
 def non_finite_paths(tree: PyTree) -> list[str]:
     """The paths of the leaves of `tree` (a state, parameters) that hold a NaN or an infinity, e.g.
     `.parts['model'].params['decoder']['kernel']`; one compiled reduction, one small transfer."""
-    from jaxgen import parallel
-
     flags = parallel.fetch(_finite_leaves(tree))
     return [jax.tree_util.keystr(path) for path, ok in jax.tree_util.tree_flatten_with_path(flags)[0] if not bool(ok)]
 
