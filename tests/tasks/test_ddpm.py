@@ -30,9 +30,8 @@ def test_train_step_traces_once_and_lowers_the_loss_on_a_fixed_batch():
 
 
 def test_loss_weighting_reaches_the_train_step():
-    """min-SNR weights for eps are min(SNR, gamma) / SNR: below 1e-3 when gamma is 1e-9 times smaller than the
-    smallest SNR, so the step's loss drops below 1e-3 of L_simple's. (The weights themselves, gamma above every
-    SNR included, are checked against their formula in tests/diffusion/test_losses.py.)"""
+    """min-SNR weights for eps are min(SNR, gamma) / SNR: 1 everywhere when gamma exceeds every SNR (the
+    step's loss is L_simple's), and below 1e-3 when gamma is 1e-9 times smaller than the smallest SNR."""
     def first_loss(**overrides):  # the plain case compiles the step of the test above (the compilation cache)
         task, config = smoke_task(**{"optim.lr": 2e-3, **overrides})
         state = task.create_state(jax.random.PRNGKey(0))
@@ -40,6 +39,7 @@ def test_loss_weighting_reaches_the_train_step():
         return float(jax.jit(counting(task.train_step))(state, {k: jnp.asarray(v) for k, v in batch.items()})[1]["loss"])
 
     plain = first_loss()
+    assert first_loss(**{"diffusion.loss_weighting": "min_snr", "diffusion.min_snr_gamma": 1e9}) == pytest.approx(plain, rel=1e-5)
     assert first_loss(**{"diffusion.loss_weighting": "min_snr", "diffusion.min_snr_gamma": 1e-9}) < 1e-3 * plain
 
 
