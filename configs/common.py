@@ -53,6 +53,14 @@ def base_config() -> ml_collections.ConfigDict:
     # Frozen parts from other runs: init_from.<name> = "WORKDIR[:STEP]" (families declare their names).
     c.init_from = ml_collections.ConfigDict()
 
+    # The device mesh (data, fsdp, tensor) and where the state's leaves live on it (jaxgen/train/sharding.py).
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.fsdp = 1  # devices sharing one copy of parameters, optimiser state and EMA, each holding 1/fsdp of a leaf
+    c.mesh.tensor = 1  # devices splitting one layer's features, where param_rules name `tensor`
+    c.mesh.param_rules = ((".*", "auto"),)  # (regex on the leaf path, spec): auto | replicated | logical names per trailing dim
+    c.mesh.logical_axes = (("embed", "fsdp"), ("mlp", "tensor"))  # logical name -> mesh axis, for param_rules
+    c.mesh.min_shard_size = 2**14  # `auto` keeps leaves of fewer elements replicated (biases, norm scales)
+
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1000
     c.train.log_every = 100

@@ -13,18 +13,34 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jaxgen.errors import ConfigError
 
-DATA_AXIS = "data"
+DATA_AXIS, FSDP_AXIS, TENSOR_AXIS = "data", "fsdp", "tensor"
+MESH_AXES = (DATA_AXIS, FSDP_AXIS, TENSOR_AXIS)
+# Rows of a batch are split over `data` x `fsdp`: fsdp devices share one copy of the parameters but
+# each computes its own rows; `tensor` devices compute the same rows with parts of a layer.
+BATCH_AXES = (DATA_AXIS, FSDP_AXIS)
 
 
-def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """A 1-D `data` mesh over `devices` (default: all devices of all processes).
+def make_mesh(devices: Sequence[jax.Device] | None = None, fsdp: int = 1, tensor: int = 1) -> Mesh:
+    """The (data, fsdp, tensor) mesh over `devices` (default: all devices of all processes): `fsdp` and
+    `tensor` devices per group (`mesh.fsdp`, `mesh.tensor`), `data` the number of groups.
 
     Axes are `Auto`: the compiler propagates shardings from the inputs' and outputs' annotations.
     """
-    auto = (AxisType.Auto,)
+    count = jax.device_count() if devices is None else len(devices)
+    if fsdp < 1 or tensor < 1 or count % (fsdp * tensor):
+        raise ConfigError(
+            f"config keys 'mesh.fsdp'={fsdp} and 'mesh.tensor'={tensor}: their product must divide the {count} devices"
+        )
+    shape = (count // (fsdp * tensor), fsdp, tensor)
+    auto = (AxisType.Auto,) * len(MESH_AXES)
     if devices is None:
-        return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=auto)
-    return Mesh(np.asarray(devices), (DATA_AXIS,), axis_types=auto)
+        return jax.make_mesh(shape, MESH_AXES, axis_types=auto)
+    return Mesh(np.asarray(devices).reshape(shape), MESH_AXES, axis_types=auto)
+
+
+def batch_shards(mesh: Mesh) -> int:
+    """How many devices hold different rows of a batch (data x fsdp)."""
+    return int(np.prod([mesh.shape[axis] for axis in BATCH_AXES]))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -32,17 +48,17 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def batch_sharded(mesh: Mesh, stacked: bool = False) -> NamedSharding:
-    """Batch axis split over `data`, other axes whole; `stacked` batches have a leading step axis."""
-    return NamedSharding(mesh, P(None, DATA_AXIS) if stacked else P(DATA_AXIS))
+    """Batch axis split over `data` x `fsdp`, other axes whole; `stacked` batches have a leading step axis."""
+    return NamedSharding(mesh, P(None, BATCH_AXES) if stacked else P(BATCH_AXES))
 
 
 def check_batch_divisible(global_batch: int, mesh: Mesh, key: str = "data.batch_size") -> None:
-    if global_batch % mesh.size:
-        raise ConfigError(f"{key}={global_batch} is not divisible by the {mesh.size} devices of the mesh")
+    if global_batch % batch_shards(mesh):
+        raise ConfigError(f"{key}={global_batch} is not divisible by the {batch_shards(mesh)} batch shards of the mesh (data x fsdp)")
 
 
 def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh, stacked: bool = False) -> dict[str, jax.Array]:
-    """Assemble process-local rows into global arrays sharded over `data`.
+    """Assemble process-local rows into global arrays sharded over `data` x `fsdp`.
 
     Each process passes the rows it read (its slice of the global batch, in process order);
     `stacked` batches carry a leading axis of consecutive steps, (steps, rows, ...).

@@ -28,6 +28,7 @@ from jaxgen.train.checkpoint import Checkpointer, check_writable
 from jaxgen.train.evaluation import evaluate_task
 from jaxgen.train.images import save_grid, to_uint8
 from jaxgen.train.metrics import MetricWriter
+from jaxgen.train.sharding import ShardingRules
 from jaxgen.train.runtime import enable_compilation_cache
 from jaxgen.train.state import StepFn, TrainState
 
@@ -100,7 +101,8 @@ def build_experiment(
     workdir = pathlib.Path(workdir)
     if not read_only:
         check_writable(workdir)
-    mesh = parallel.make_mesh(devices)
+    mesh_keys = config.get("mesh")  # a run saved before the keys existed is replicated
+    mesh = parallel.make_mesh(devices, mesh_keys.fsdp, mesh_keys.tensor) if mesh_keys else parallel.make_mesh(devices)
     parallel.check_batch_divisible(config.data.batch_size, mesh)
     parallel.check_batch_divisible(config.data.eval_batch_size, mesh, "data.eval_batch_size")
     train_source = data.open_source(config.data, "train")
@@ -110,7 +112,8 @@ def build_experiment(
     if hasattr(task, "frozen_weights"):  # fixed weights from files (contract.WithFrozenWeights)
         frozen.update({name: loop.FrozenPart(params, record) for name, (params, record) in task.frozen_weights().items()})
     checkpointer = Checkpointer(workdir, config.train.keep_checkpoints, read_only=read_only)
-    return loop.Experiment(config, workdir, mesh, train_source, test_source, task, checkpointer, frozen)
+    rules = ShardingRules.from_config(config) if mesh_keys else ShardingRules()
+    return loop.Experiment(config, workdir, mesh, train_source, test_source, task, checkpointer, frozen, rules)
 
 
 def train(

@@ -16,9 +16,12 @@ import ml_collections
 from jaxgen.errors import ConfigError, RunNotFoundError
 from jaxgen.validation import apply_override
 
-SHARED_SECTIONS = ("data", "optim", "train", "sample", "eval")
+SHARED_SECTIONS = ("data", "optim", "mesh", "train", "sample", "eval")
 # Dotted prefixes of the keys a reload may change: sampler, steps, guidance, conditions, eval protocol, I/O.
-RELOAD_KEYS = ("sample", "eval", "data.eval_batch_size", "data.data_dir", "train.compilation_cache_dir", "train.progress_bar")
+RELOAD_KEYS = (
+    "sample", "eval", "data.eval_batch_size", "data.data_dir", "train.compilation_cache_dir", "train.progress_bar",
+    "mesh.fsdp", "mesh.tensor",
+)
 RELOAD_KEYS_TEXT = ", ".join(k if "." in k else f"{k}.*" for k in RELOAD_KEYS)
 
 

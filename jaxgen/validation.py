@@ -104,6 +104,7 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     from jaxgen.data import MODES, is_known_dataset
     from jaxgen.data.combinators import PAIRINGS
     from jaxgen.train.optim import part_settings
+    from jaxgen.train.sharding import ShardingRules
 
     check(
         is_known_dataset(config.data.name),
@@ -125,6 +126,11 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
         if isinstance(section, ml_collections.ConfigDict):
             _validate_optim(part_settings(config.optim, part), f"optim.{part}", config.train.num_steps)
     check_choice(config, "train.compute_dtype", ("float32", "bfloat16"))
+    if "mesh" in config:  # a run saved before the key existed was replicated
+        check_positive(config, "mesh.fsdp")
+        check_positive(config, "mesh.tensor")
+        check_positive(config, "mesh.min_shard_size", allow_zero=True)
+        ShardingRules.from_config(config)
     for key in ("data.batch_size", "data.eval_batch_size", "train.num_steps", "train.log_every",
                 "train.checkpoint_every", "train.keep_checkpoints", "train.sample_every", "sample.num"):
         check_positive(config, key)

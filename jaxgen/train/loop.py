@@ -19,11 +19,13 @@ from jax.sharding import Mesh
 
 from jaxgen import data as data_lib
 from jaxgen import parallel
+from jaxgen.train import sharding
 from jaxgen.train.checkpoint import Checkpointer
 from jaxgen.train.contract import Task
 from jaxgen.train.images import save_grid
 from jaxgen.errors import CheckpointMismatchError, InterruptedRun, NonFiniteLossError, RunNotFoundError
 from jaxgen.train.metrics import MetricWriter, first_non_finite, mean_metrics
+from jaxgen.train.sharding import ShardingRules
 from jaxgen.train.state import StepFn, TrainState, counting, non_finite_paths
 
 
@@ -49,28 +51,32 @@ class Experiment:
     checkpointer: Checkpointer
     frozen: dict[str, FrozenPart] = dataclasses.field(default_factory=dict)
 
+    rules: ShardingRules = dataclasses.field(default_factory=ShardingRules)
+
+    def shardings(self, tree: Any, prefix: str = "") -> Any:
+        """Where each leaf of `tree` (a state, or parameters under `prefix`) lives on the mesh (`mesh.param_rules`)."""
+        return sharding.tree_shardings(tree, self.mesh, self.rules, prefix)
+
+    def laid_out(self, state: TrainState) -> TrainState:
+        """`state` constrained to its shardings, inside a jitted function (the init and the step end with it)."""
+        return jax.lax.with_sharding_constraint(state, self.shardings(state))
+
     @functools.cached_property
     def abstract_state(self) -> TrainState:
         """The saved state's shapes (from `jax.eval_shape`, nothing allocated; no frozen parts) with their
-        shardings: replicated over the mesh. Checkpoints restore onto it."""
+        shardings. Checkpoints restore onto it, whatever mesh they were saved from."""
         shapes = jax.eval_shape(self.task.create_state, jax.random.PRNGKey(self.config.seed)).replace(frozen=None)
-        sharding = parallel.replicated(self.mesh)
-        return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
-
-    @property
-    def state_sharding(self) -> Any:
-        """Every leaf of the state, frozen parts included, is replicated over the mesh."""
-        return parallel.replicated(self.mesh)
+        return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes, self.shardings(shapes))
 
     def with_frozen(self, state: TrainState) -> TrainState:
         params = {name: part.params for name, part in self.frozen.items()}
-        return state.replace(frozen=jax.device_put(params, self.state_sharding))
+        return state.replace(frozen=jax.device_put(params, self.shardings(params, "frozen")))
 
     def frozen_records(self) -> dict[str, Any]:
         return {name: part.record for name, part in sorted(self.frozen.items())}
 
     def init_state(self) -> TrainState:
-        init = jax.jit(self.task.create_state, out_shardings=self.state_sharding)
+        init = jax.jit(lambda rng: self.laid_out(self.task.create_state(rng)))
         return self.with_frozen(init(jax.random.PRNGKey(self.config.seed)))
 
     def restore_or_init(self) -> tuple[TrainState, int]:
@@ -140,22 +146,25 @@ def scan_steps(step_fn: StepFn) -> StepFn:
 
 
 def compile_train_step(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None) -> Callable:
-    """jit the task's step once: replicated state (donated), batch split over `data`.
+    """jit the task's step once: the state (donated) laid out by `mesh.param_rules`, the batch split over
+    `data` x `fsdp`, the metrics replicated.
 
+    The inputs arrive placed (the state from `init_state`/`restore`, batches from `parallel.to_global`); the
+    step ends by constraining its outputs to the same layout, so the compiled program keeps it.
     With `train.steps_per_call` = k > 1 the compiled function scans over k batches, so the host
     dispatches once per k steps (small models on accelerators are otherwise host-bound).
     """
-    mesh = experiment.mesh
     k = experiment.config.train.steps_per_call
-    batch_sharding = parallel.batch_sharded(mesh, stacked=k > 1)
     step_fn = counting(experiment.task.train_step)
     step_fn = wrap_step(step_fn) if wrap_step else step_fn
-    return jax.jit(
-        scan_steps(step_fn) if k > 1 else step_fn,
-        in_shardings=(experiment.state_sharding, batch_sharding),
-        out_shardings=(experiment.state_sharding, parallel.replicated(mesh)),
-        donate_argnums=0,
-    )
+    step_fn = scan_steps(step_fn) if k > 1 else step_fn
+    replicated = parallel.replicated(experiment.mesh)
+
+    def placed_step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
+        state, metrics = step_fn(state, batch)
+        return experiment.laid_out(state), jax.lax.with_sharding_constraint(metrics, replicated)
+
+    return jax.jit(placed_step, donate_argnums=0)
 
 
 class _StopFlag:
