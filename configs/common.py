@@ -31,6 +31,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.preprocess = "scale01"  # scale01 | scale11 | binarize_dynamic | binarize_static | dequantize01
     c.data.image_size = 0  # 0 keeps the dataset's own size; otherwise resize to a square
     c.data.shuffle_seed = 0
+    # An in-memory training set up to this size is copied to every device once and each batch is gathered
+    # there from its indices, so the host only sends indices (0: always send the rows).
+    c.data.on_device_max_mb = 512
     c.data.pair = ""  # "" | edges | grey | downsample4 | masked: adds an aligned `source` made from each image
     c.data.second = ""  # a second dataset, shuffled on its own, as features second_* (unpaired training)
 

@@ -119,6 +119,8 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
         not config.data.second or is_known_dataset(config.data.second),
         f"config key 'data.second' is '{config.data.second}'; choose a built-in or tfds dataset or folder:PATH",
     )
+    on_device = config.data.get("on_device_max_mb", 0)  # a run saved before the key existed streamed its rows
+    check(on_device >= 0, f"config key 'data.on_device_max_mb' must be >= 0 (0: always send the rows), got {on_device}")
     batch = config.sample.get("batch_size", 0)  # a run saved before the key existed samples as it did
     check(batch >= 0, f"config key 'sample.batch_size' must be >= 0 (0: min(sample.num, data.eval_batch_size)), got {batch}")
     _validate_optim(part_settings(config.optim, ""), "optim", config.train.num_steps)

@@ -12,7 +12,7 @@ from tests.helpers import CONFIG_MODULES, make_config
 
 ONE_STEP = {
     "train.num_steps": 1, "train.log_every": 1, "train.checkpoint_every": 1, "train.sample_every": 1,
-    "train.eval_at_end": False, "optim.warmup_steps": 0,
+    "train.eval_at_end": False, "optim.warmup_steps": 0, "train.steps_per_call": 1,
 }
 # paper-scale diffusion models: a small batch and 2 sampling steps keep one step to seconds on a CPU
 FAMILY_ONE_STEP = {

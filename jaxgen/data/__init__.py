@@ -5,7 +5,7 @@ import ml_collections
 
 from jaxgen.data import combinators
 from jaxgen.data.folder import PREFIX as FOLDER_PREFIX, folder_source
-from jaxgen.data.pipeline import TrainStream, eval_batches
+from jaxgen.data.pipeline import TrainStream, eval_batches, in_memory_arrays
 from jaxgen.data.preprocess import MODES, HostTransform, to_model_input
 from jaxgen.data.sources import BUILTIN, DatasetSpec, Feature, Source, with_transform
 from jaxgen.data.tfds_source import TFDS_DATASETS, TfdsSource
@@ -58,6 +58,7 @@ __all__ = [
     "Source",
     "TrainStream",
     "eval_batches",
+    "in_memory_arrays",
     "is_known_dataset",
     "open_source",
     "to_model_input",

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from jaxgen.data.sources import Source
+from jaxgen.data.sources import ArraySource, Source
 from jaxgen.errors import DataError
 
 Batch = dict[str, np.ndarray]
@@ -30,7 +30,9 @@ class TrainStream:
     """Infinite stream of process-local training batches; `position` counts global batches read.
 
     With `group` > 1 each item stacks `group` consecutive batches on a new leading axis, for a
-    step function that scans over several batches per call.
+    step function that scans over several batches per call. With `indices_only` an item is
+    {"index": int32 dataset indices} instead of the rows, for a dataset held on the devices whose
+    batches are gathered there (`in_memory_arrays`).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class TrainStream:
         prefetch: int = 2,
         put: Callable[[Batch], Any] | None = None,
         group: int = 1,
+        indices_only: bool = False,
     ):
         """`put` (e.g. the transfer to the device mesh) runs in the prefetch thread on each batch."""
         if len(source) < global_batch:
@@ -57,6 +60,7 @@ class TrainStream:
         self.position = position
         self._put = put
         self.group = group
+        self.indices_only = indices_only
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, permutation) of the latest epoch read
         self._prefetch = prefetch
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1) if prefetch else None
@@ -76,11 +80,14 @@ class TrainStream:
         ordinals = np.arange(g * self.global_batch, (g + 1) * self.global_batch)[self.rows]
         return self.source.read(self.indices(g), ordinals)
 
+    def _batch(self, g: int) -> Batch:
+        return {"index": self.indices(g).astype(np.int32)} if self.indices_only else self.read(g)
+
     def _item(self, g: int) -> Any:
         if self.group == 1:
-            item = self.read(g)
+            item = self._batch(g)
         else:
-            batches = [self.read(g + i) for i in range(self.group)]
+            batches = [self._batch(g + i) for i in range(self.group)]
             item = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
         return self._put(item) if self._put else item
 
@@ -102,6 +109,14 @@ class TrainStream:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def in_memory_arrays(source: Source, max_bytes: int) -> dict[str, np.ndarray] | None:
+    """The arrays of an in-memory source (the built-in datasets, a folder of images) of at most `max_bytes`
+    in all, which a training loop may keep on the devices; None for sources read or computed per batch."""
+    if not isinstance(source, ArraySource):
+        return None
+    return source.arrays if sum(a.nbytes for a in source.arrays.values()) <= max_bytes else None
 
 
 def eval_batches(

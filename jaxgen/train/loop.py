@@ -145,9 +145,12 @@ def scan_steps(step_fn: StepFn) -> StepFn:
     return multi_step
 
 
-def compile_train_step(experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None) -> Callable:
+def compile_train_step(
+    experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None, on_device: dict[str, jax.Array] | None = None
+) -> Callable[[TrainState, Any], tuple[TrainState, dict[str, jax.Array]]]:
     """jit the task's step once: the state (donated) laid out by `mesh.param_rules`, the batch split over
-    `data` x `fsdp`, the metrics replicated.
+    `data` x `fsdp`, the metrics replicated. `step(state, item)`: `item` is a batch, or with `on_device`
+    (the training set held on the devices) {"index": dataset indices}, gathered into a batch in the step.
 
     The inputs arrive placed (the state from `init_state`/`restore`, batches from `parallel.to_global`); the
     step ends by constraining its outputs to the same layout, so the compiled program keeps it.
@@ -160,11 +163,20 @@ def compile_train_step(experiment: Experiment, wrap_step: Callable[[StepFn], Ste
     step_fn = scan_steps(step_fn) if k > 1 else step_fn
     replicated = parallel.replicated(experiment.mesh)
 
-    def placed_step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
+    def placed_step(state: TrainState, dataset: dict[str, jax.Array] | None, item: dict[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
+        batch = item if dataset is None else {name: values[item["index"]] for name, values in dataset.items()}
         state, metrics = step_fn(state, batch)
         return experiment.laid_out(state), jax.lax.with_sharding_constraint(metrics, replicated)
 
-    return jax.jit(placed_step, donate_argnums=0)
+    compiled = jax.jit(placed_step, donate_argnums=0)
+    return lambda state, item: compiled(state, on_device, item)
+
+
+def training_set_on_device(experiment: Experiment) -> dict[str, jax.Array] | None:
+    """The training set replicated on every device when it is held in memory and small enough
+    (`data.on_device_max_mb`); None otherwise. Each process puts its own identical copy."""
+    arrays = data_lib.in_memory_arrays(experiment.train_source, int(experiment.config.data.get("on_device_max_mb", 0) * 2**20))
+    return None if arrays is None else jax.device_put(arrays, parallel.replicated(experiment.mesh))
 
 
 class _StopFlag:
@@ -205,9 +217,9 @@ def write_pictures(
     captions = getattr(experiment.task, "picture_captions", {})
     for name, (images, columns) in pictures.items():
         path = folder / f"{name}_{step:07d}.png"
-        grid = save_grid(path, np.asarray(images), columns, captions=captions.get(name, ()), metadata={"step": step, "name": name})
+        save_grid(path, np.asarray(images), columns, captions=captions.get(name, ()), metadata={"step": step, "name": name}, compress_level=1)
         shutil.copyfile(path, folder / f"{name}.png")
-        writer.image(step, name, grid)
+        writer.image(step, name, path)
 
 
 class _Progress:
@@ -289,13 +301,14 @@ def train(
     if on_accepted is not None:
         on_accepted()
     logging.info("parameters: %s", parameter_counts(state))
+    on_device = training_set_on_device(experiment)
     stream = data_lib.TrainStream(
         experiment.train_source, experiment.config.data.batch_size, experiment.config.data.shuffle_seed,
         jax.process_index(), jax.process_count(), position,
         put=lambda batch: parallel.to_global(batch, experiment.mesh, stacked=cfg.steps_per_call > 1),
-        group=cfg.steps_per_call,
+        group=cfg.steps_per_call, indices_only=on_device is not None,
     )
-    train_step = compile_train_step(experiment, wrap_step)
+    train_step = compile_train_step(experiment, wrap_step, on_device)
     picture_fn = jax.jit(experiment.task.pictures)
     picture_batch = experiment.picture_batch()
     progress = _Progress(experiment, stream, int(state.step))

@@ -96,10 +96,16 @@ class MetricWriter:
         if self._bar is not None:
             self._bar.refresh()
 
-    def image(self, step: int, name: str, picture: np.ndarray) -> None:
-        """A picture (uint8, (H, W) or (H, W, 3)) in TensorBoard's images tab."""
+    def image(self, step: int, name: str, png: pathlib.Path) -> None:
+        """The PNG file `png` in TensorBoard's images tab, as its bytes (`add_image` would encode it again)."""
         if self.enabled:
-            self._tb.add_image(f"pictures/{name}", picture, step, dataformats="HW" if picture.ndim == 2 else "HWC")
+            from PIL import Image
+            from tensorboardX.proto.summary_pb2 import Summary
+
+            with Image.open(png) as picture:
+                size = {"height": picture.height, "width": picture.width, "colorspace": len(picture.getbands())}
+            image = Summary.Image(encoded_image_string=png.read_bytes(), **size)
+            self._tb.file_writer.add_summary(Summary(value=[Summary.Value(tag=f"pictures/{name}", image=image)]), step)
 
     def text(self, name: str, text: str, step: int) -> None:
         if self.enabled:

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from jaxgen import run
+from jaxgen.train import loop
 from jaxgen.errors import CheckpointMismatchError, InterruptedRun, NonFiniteLossError, WorkdirError
 from tests.conftest import ROOT, TEST_XLA_FLAGS
 from tests.helpers import vae_config
@@ -62,6 +63,17 @@ def test_several_steps_per_call_follow_the_same_trajectory(tmp_path):
     resumed = run.train(quick_config(**{"train.steps_per_call": 3, "train.log_every": 3, "train.num_steps": 9}),
                          tmp_path / "three")
     assert int(resumed.step) == 9
+
+
+def test_batches_gathered_on_the_devices_equal_the_rows_sent_from_the_host(tmp_path):
+    on_device = run.train(quick_config(), tmp_path / "device")
+    from_host = run.train(quick_config(**{"data.on_device_max_mb": 0}), tmp_path / "host")
+    assert losses(tmp_path / "device") == losses(tmp_path / "host")
+    assert_same_params(on_device, from_host)
+    experiment = run.build_experiment(quick_config(), tmp_path / "probe")
+    held = loop.training_set_on_device(experiment)
+    assert held["image"].shape == (len(experiment.train_source), 28, 28, 1) and len(held["image"].sharding.device_set) == 8
+    assert loop.training_set_on_device(run.build_experiment(quick_config(**{"data.on_device_max_mb": 3}), tmp_path / "probe")) is None  # 3.9 MB
 
 
 def test_the_step_is_traced_once(tmp_path):
@@ -278,3 +290,4 @@ def test_the_log_says_what_happens_and_pictures_say_what_they_show(tmp_path, cap
     assert picture.width >= 800  # a 28x28 grid is scaled up to be legible
     events = b"".join(p.read_bytes() for p in (tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert b"pictures/reconstructions" in events and b"config/text_summary" in events
+    assert (tmp_path / "images" / "reconstructions_0000006.png").read_bytes() in events  # the PNG itself, encoded once
