@@ -35,7 +35,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.machine import LoadWatch, median_time, peak_rss_mib, wait_quiet  # noqa: E402
+from benchmarks.machine import (  # noqa: E402
+    LoadWatch, compile_seconds, matmul_peak_gflops, measure_train_step, median_time, peak_rss_mib, wait_quiet,
+)
 from configs import ddpm as ddpm_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
@@ -50,41 +52,6 @@ PEER_OVERRIDES = (
     "optim.ema_decay=0.0,optim.warmup_steps=0,diffusion.parameterisation=eps,diffusion.schedule=linear,"
     "data.batch_size=64,data.eval_batch_size=64"
 )
-
-
-def matmul_peak_gflops() -> float:
-    """float32 GFLOP/s of a large jitted matmul: the CPU's practical peak for MFU."""
-    a = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048))
-    matmul = jax.jit(lambda x: x @ x)
-    seconds, _ = median_time(lambda: jax.block_until_ready(matmul(a)), repeats=10)
-    return 2 * 2048**3 / seconds / 1e9
-
-
-def compile_seconds(fn, *args) -> tuple[float, object]:  # noqa: ANN001
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return time.perf_counter() - start, compiled
-
-
-def measure_train_step(
-    train_step: object, state: object, batch: dict, steps: int, warmup: int
-) -> tuple[dict[str, float], object]:
-    """Compile `train_step`, then time `steps` calls after `warmup`: (figures, the state they reached)."""
-    compile_s, step = compile_seconds(train_step, state, batch)
-    flops = float(step.cost_analysis()["flops"])
-    holder = {"state": state}
-
-    def one_step() -> None:
-        holder["state"], metrics = step(holder["state"], batch)
-        jax.block_until_ready(metrics)
-
-    seconds, load = median_time(one_step, steps, warmup=warmup)
-    size = len(next(iter(batch.values())))
-    figures = {
-        "batch": size, "compile_s": compile_s, "step_s": seconds, "images_per_s": size / seconds,
-        "flops_per_step": flops, "achieved_gflops": flops / seconds / 1e9, "other_load": load,
-    }
-    return figures, holder["state"]
 
 
 def ours(train_steps: int, sample_steps: int) -> dict[str, object]:

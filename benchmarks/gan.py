@@ -27,7 +27,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.ddpm import matmul_peak_gflops, measure_train_step  # noqa: E402
+from benchmarks.machine import matmul_peak_gflops, measure_train_step  # noqa: E402
 from benchmarks.machine import peak_rss_mib, wait_quiet  # noqa: E402
 from configs import gan as gan_configs  # noqa: E402
 from jaxgen import run  # noqa: E402

@@ -1,11 +1,14 @@
-"""Measuring on a shared 2-core machine: wait for quiet, record other processes' load, peak memory."""
+"""Measuring on a shared 2-core machine: wait for quiet, record other processes' load, peak memory;
+compiling and timing a training step."""
 from __future__ import annotations
 
 import os
 import resource
 import statistics
 import time
-from typing import Callable
+from typing import Any, Callable
+
+import jax
 
 
 def _busy_seconds() -> float:
@@ -56,3 +59,51 @@ def median_time(fn: Callable[[], None], repeats: int, warmup: int = 2) -> tuple[
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def compile_seconds(fn: Callable, *args: Any) -> tuple[float, Any]:
+    """(seconds, compiled program) of jitting `fn` for `args`."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return time.perf_counter() - start, compiled
+
+
+def compiled_memory_mib(compiled: Any) -> float | None:
+    """Device memory XLA plans for one call (arguments + outputs + temporaries, less what is aliased), or
+    None where the backend does not say."""
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        return None
+    total = analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes
+    return total / 2**20
+
+
+def measure_train_step(
+    train_step: Callable, state: Any, batch: dict, steps: int, warmup: int, images_per_call: int = 0
+) -> tuple[dict[str, float], Any]:
+    """Compile `train_step`, then time `steps` calls after `warmup`: (figures, the state they reached).
+    `images_per_call` defaults to the batch's length (a scanned step of k batches passes k x B)."""
+    compile_s, step = compile_seconds(train_step, state, batch)
+    flops = float(step.cost_analysis()["flops"])
+    holder = {"state": state}
+
+    def one_step() -> None:
+        holder["state"], metrics = step(holder["state"], batch)
+        jax.block_until_ready(metrics)
+
+    seconds, load = median_time(one_step, steps, warmup=warmup)
+    size = images_per_call or len(next(iter(batch.values())))
+    figures = {
+        "batch": size, "compile_s": compile_s, "step_s": seconds, "images_per_s": size / seconds,
+        "flops_per_step": flops, "achieved_gflops": flops / seconds / 1e9, "other_load": load,
+        "compiled_memory_mib": compiled_memory_mib(step),
+    }
+    return figures, holder["state"]
+
+
+def matmul_peak_gflops(dtype: Any = "float32", size: int = 2048) -> float:
+    """GFLOP/s of a large jitted `size`^2 matmul in `dtype`: the device's practical peak for MFU."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size)).astype(dtype)
+    matmul = jax.jit(lambda x: x @ x)
+    seconds, _ = median_time(lambda: jax.block_until_ready(matmul(a)), repeats=10)
+    return 2 * size**3 / seconds / 1e9

@@ -34,7 +34,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.ddpm import compile_seconds, matmul_peak_gflops, measure_train_step  # noqa: E402
+from benchmarks.machine import compile_seconds, matmul_peak_gflops, measure_train_step  # noqa: E402
 from benchmarks.machine import median_time, peak_rss_mib, wait_quiet  # noqa: E402
 from configs import pixelcnn as pixelcnn_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
