@@ -70,6 +70,7 @@ def _gan_base() -> ml_collections.ConfigDict:
     c.gan.generator_loss = "non_saturating"  # non_saturating | minimax (the log-loss rows)
     c.gan.z_dim = 100
     c.gan.n_critic = 1  # D updates per G update; data.batch_size = n_critic * D's minibatch
+    c.gan.reuse_fakes = False  # n_critic 1: G's update reuses the fakes of D's update (one G forward, PyTorch's DCGAN example)
     c.gan.clip = 0.01  # WGAN's weight clipping
     c.gan.penalty_weight = 10.0  # lambda of WGAN-GP / DRAGAN
     c.gan.r1_weight = 0.0  # gamma of the zero-centred gradient penalty on real data (0: off)

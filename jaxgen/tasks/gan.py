@@ -25,7 +25,9 @@ update: two parts of one TrainState, `generator` and `discriminator`, each with 
 label smoothing (gan.label_smoothing), instance noise on D's inputs annealed linearly to 0 over training
 (gan.instance_noise, its initial std), the zero-centred gradient-norm penalty on real data (gan.r1_weight,
 Mescheder et al. 2018), TTUR (optim.discriminator.lr != optim.generator.lr) and an EMA of G's weights
-(optim.generator.ema_decay; sampling and evaluation use it).
+(optim.generator.ema_decay; sampling and evaluation use it). With gan.reuse_fakes (n_critic 1), G's update
+differentiates the very fakes D was just trained on through G's saved VJP -- PyTorch's DCGAN example, one G
+forward per step instead of two (Goodfellow et al.'s Algorithm 1 draws fresh noise for G).
 """
 from __future__ import annotations
 
@@ -72,6 +74,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         config.data.batch_size % g.n_critic == 0,
         f"data.batch_size={config.data.batch_size} must be a multiple of gan.n_critic={g.n_critic} "
         "(each critic update takes its own slice of the batch)",
+    )
+    check(
+        not g.get("reuse_fakes", False) or g.n_critic == 1,
+        f"config key 'gan.reuse_fakes' needs gan.n_critic=1 (got {g.n_critic}): G's update reuses the one D update's fakes",
     )
     check(
         config.data.preprocess == "scale11",
@@ -240,8 +246,14 @@ class GANTask:
         self, params_g: Any, params_d: Any, latent: jax.Array, codes: dict[str, jax.Array], labels: jax.Array | None,
         rng: jax.Array,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return self.objective_of_fakes(self.generate(params_g, latent, labels), params_d, codes, labels, rng)
+
+    def objective_of_fakes(
+        self, fake: jax.Array, params_d: Any, codes: dict[str, jax.Array], labels: jax.Array | None, rng: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """G's objective as a function of its images G(z) (the generator objective without G)."""
         g = self.config.gan
-        out = self.discriminate(params_d, self.generate(params_g, latent, labels), labels, rng)
+        out = self.discriminate(params_d, fake, labels, rng)
         loss = losses.generator_loss(self.kind, out["logit"])
         extras = {"fake": out["logit"]}
         if self.loss == "acgan":
@@ -273,10 +285,16 @@ class GANTask:
         began_k = state.model_state.get("began_k", jnp.zeros(()))
         params_g = state.params["generator"]
 
-        def critic_update(state: TrainState, real_i: jax.Array, labels_i: jax.Array | None, key: jax.Array) -> tuple[TrainState, dict]:
+        def critic_update(
+            state: TrainState, real_i: jax.Array, labels_i: jax.Array | None, key: jax.Array, drawn: tuple | None = None
+        ) -> tuple[TrainState, dict]:
+            """One D update on `real_i` against fresh fakes, or against `drawn` = (fakes, codes)."""
             k_z, k_d = jax.random.split(key)
-            latent, codes = self.draw_latents(k_z, real_i.shape[0])
-            fake = jax.lax.stop_gradient(self.generate(params_g, latent, labels_i))
+            if drawn is None:
+                latent, codes = self.draw_latents(k_z, real_i.shape[0])
+                fake = jax.lax.stop_gradient(self.generate(params_g, latent, labels_i))
+            else:
+                fake, codes = jax.lax.stop_gradient(drawn[0]), drawn[1]
             (loss, out), grads = jax.value_and_grad(self.discriminator_objective, has_aux=True)(
                 state.params["discriminator"], real_i, fake, labels_i, codes, k_d, began_k, noise_std
             )
@@ -298,18 +316,27 @@ class GANTask:
         # The k updates are traced one after the other rather than as a lax.scan: XLA's CPU backend emits
         # the convolutions' kernel gradients inside a while loop ~50x slower (750 ms against 14 ms for
         # DCGAN's second D layer at batch 128), even for a loop of one trip.
-        history = []
-        for i, key in enumerate(jax.random.split(k_critic, n)):
-            state, critic_metrics = critic_update(state, real[i], None if labels is None else labels[i], key)
-            history.append(critic_metrics)
-        metrics = {k: jnp.mean(jnp.stack([h[k] for h in history])) for k in history[0]}
-        energy_real = metrics.pop("energy_real")
-
         g_labels = labels[-1] if self.num_classes else None
         latent, codes = self.draw_latents(k_latent, real.shape[1])
-        (g_loss, extras), g_grads = jax.value_and_grad(self.generator_objective, has_aux=True)(
-            params_g, state.params["discriminator"], latent, codes, g_labels, k_g
-        )
+        if g.get("reuse_fakes", False):
+            # PyTorch's DCGAN recipe: one G forward serves D's update (as constants) and G's (through its VJP).
+            fake, pull_back = jax.vjp(lambda p: self.generate(p, latent, g_labels), params_g)
+            state, critic_metrics = critic_update(state, real[0], g_labels, k_critic, (fake, codes))
+            history = [critic_metrics]
+            (g_loss, extras), grad_fake = jax.value_and_grad(self.objective_of_fakes, has_aux=True)(
+                fake, state.params["discriminator"], codes, g_labels, k_g
+            )
+            (g_grads,) = pull_back(grad_fake)
+        else:
+            history = []
+            for i, key in enumerate(jax.random.split(k_critic, n)):
+                state, critic_metrics = critic_update(state, real[i], None if labels is None else labels[i], key)
+                history.append(critic_metrics)
+            (g_loss, extras), g_grads = jax.value_and_grad(self.generator_objective, has_aux=True)(
+                params_g, state.params["discriminator"], latent, codes, g_labels, k_g
+            )
+        metrics = {k: jnp.mean(jnp.stack([h[k] for h in history])) for k in history[0]}
+        energy_real = metrics.pop("energy_real")
         model_state = dict(state.model_state)
         if self.loss == "began":
             model_state["began_k"], metrics["m_global"] = losses.began_update(
