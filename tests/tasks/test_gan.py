@@ -190,16 +190,22 @@ def test_reusing_the_fakes_equals_a_d_update_on_g_z_then_g_differentiated_throug
     after, metrics = jax.jit(task.train_step)(state, batch)
 
     # The same step written out with the plain objectives: G's gradient by differentiating G(z) -> D directly.
-    k_critic, k_latent, k_g = jax.random.split(state.step_rng(), 3)
-    latent, codes = task.draw_latents(k_latent, batch["image"].shape[0])
-    params_g, params_d = state.params["generator"], state.params["discriminator"]
-    fake = task.generate(params_g, latent, None)
-    real = data.to_model_input(batch["image"], "scale11")
-    _, k_d = jax.random.split(k_critic)
-    d_grads = jax.grad(lambda p: task.discriminator_objective(p, real, fake, None, codes, k_d, jnp.zeros(()), jnp.zeros(()))[0])(params_d)
-    expected = state.apply_gradients("discriminator", d_grads)
-    g_grads = jax.grad(lambda p: task.generator_objective(p, expected.params["discriminator"], latent, codes, None, k_g)[0])(params_g)
-    expected = expected.apply_gradients("generator", g_grads)
+    @jax.jit
+    def written_out(state, batch):
+        k_critic, k_latent, k_g = jax.random.split(state.step_rng(), 3)
+        latent, codes = task.draw_latents(k_latent, batch["image"].shape[0])
+        params_g, params_d = state.params["generator"], state.params["discriminator"]
+        fake = task.generate(params_g, latent, None)
+        real = data.to_model_input(batch["image"], "scale11")
+        _, k_d = jax.random.split(k_critic)
+        zero = jnp.zeros(())
+        d_grads = jax.grad(lambda p: task.discriminator_objective(p, real, fake, None, codes, k_d, zero, zero)[0])(params_d)
+        state = state.apply_gradients("discriminator", d_grads)
+        params_d = state.params["discriminator"]
+        g_grads = jax.grad(lambda p: task.generator_objective(p, params_d, latent, codes, None, k_g)[0])(params_g)
+        return state.apply_gradients("generator", g_grads)
+
+    expected = written_out(state, batch)
     for a, b in zip(jax.tree.leaves(after.params), jax.tree.leaves(expected.params)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert adam_counts(after.parts["discriminator"].opt_state) == [1] and np.isfinite(float(metrics["g_loss"]))
