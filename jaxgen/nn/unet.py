@@ -8,8 +8,10 @@ connection per block (`num_res_blocks + 1` blocks per level) and upsamples by ne
 3x3 convolution; GroupNorm, swish, and a zero-initialised 3x3 output convolution.
 
 Optional class conditioning: an embedding of `num_classes + 1` entries (the last one is the null class
-of classifier-free guidance) added to the time embedding. The module returns the raw network output;
-what it means (eps, x_0 or v) is the diffusion task's business.
+of classifier-free guidance) added to the time embedding. With `transformer_depth` > 0 the attention blocks
+are latent diffusion's spatial transformers (`jaxgen/nn/attention.py`), cross-attending to a `context`
+(B, M, D) of conditioning tokens tau(y) and, given `grounding` tokens, to GLIGEN's gated grounding. The
+module returns the raw network output; what it means (eps, x_0 or v) is the diffusion task's business.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.nn.attention import SpatialTransformer
 from jaxgen.nn.layers import norm_groups
 
 
@@ -80,10 +83,15 @@ class UNet(nn.Module):
     dropout: float = 0.1
     out_channels: int = 3
     num_classes: int = 0  # > 0 adds class conditioning with a null class at index num_classes
+    transformer_depth: int = 0  # > 0: spatial transformers of this depth instead of the attention blocks
+    attention_heads: int = 8  # the spatial transformers' heads (head width: channels / heads)
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, t: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, t: jax.Array, labels: jax.Array | None = None, train: bool = False,
+        context: jax.Array | None = None, grounding: jax.Array | None = None,
+    ) -> jax.Array:
         emb_dim = 4 * self.channels
         emb = timestep_embedding(t, self.channels)
         emb = nn.Dense(emb_dim, dtype=self.dtype)(emb)
@@ -93,13 +101,21 @@ class UNet(nn.Module):
                 labels = jnp.full((x.shape[0],), self.num_classes, jnp.int32)  # the null class
             emb = emb + nn.Embed(self.num_classes + 1, emb_dim, dtype=self.dtype, name="class_embedding")(labels)
 
+        def attend(h: jax.Array) -> jax.Array:
+            if not self.transformer_depth:
+                return AttentionBlock(self.dtype)(h)
+            heads = self.attention_heads
+            if h.shape[-1] % heads:
+                raise ValueError(f"UNet attention_heads={heads} does not divide the {h.shape[-1]} channels at {h.shape[1]}x{h.shape[2]}")
+            return SpatialTransformer(heads, h.shape[-1] // heads, self.transformer_depth, self.dtype)(h, context, grounding)
+
         h = nn.Conv(self.channels, (3, 3), dtype=self.dtype, name="stem")(x.astype(self.dtype))
         skips = [h]
         for level, mult in enumerate(self.channel_mults):
             for _ in range(self.num_res_blocks):
                 h = ResBlock(self.channels * mult, self.dropout, self.dtype)(h, emb, train)
                 if h.shape[1] in self.attention_resolutions:
-                    h = AttentionBlock(self.dtype)(h)
+                    h = attend(h)
                 skips.append(h)
             if level != len(self.channel_mults) - 1:
                 h = nn.Conv(h.shape[-1], (3, 3), strides=(2, 2), dtype=self.dtype, name=f"down_{level}")(h)
@@ -107,14 +123,14 @@ class UNet(nn.Module):
 
         h = ResBlock(h.shape[-1], self.dropout, self.dtype)(h, emb, train)
         if self.mid_attention:
-            h = AttentionBlock(self.dtype)(h)
+            h = attend(h)
         h = ResBlock(h.shape[-1], self.dropout, self.dtype)(h, emb, train)
 
         for level, mult in reversed(list(enumerate(self.channel_mults))):
             for _ in range(self.num_res_blocks + 1):
                 h = ResBlock(self.channels * mult, self.dropout, self.dtype)(jnp.concatenate([h, skips.pop()], -1), emb, train)
                 if h.shape[1] in self.attention_resolutions:
-                    h = AttentionBlock(self.dtype)(h)
+                    h = attend(h)
             if level != 0:
                 h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
                 h = nn.Conv(h.shape[-1], (3, 3), dtype=self.dtype, name=f"up_{level}")(h)

@@ -92,8 +92,9 @@ class DDPMTask:
         self.parameterisation = config.diffusion.parameterisation
         dtype = compute_dtype(config)
         self.net = UNet(
-            m.channels, tuple(m.channel_mults), m.num_res_blocks, tuple(m.attention_resolutions), m.mid_attention,
-            m.dropout, channels, self.num_classes, dtype,
+            channels=m.channels, channel_mults=tuple(m.channel_mults), num_res_blocks=m.num_res_blocks,
+            attention_resolutions=tuple(m.attention_resolutions), mid_attention=m.mid_attention, dropout=m.dropout,
+            out_channels=channels, num_classes=self.num_classes, dtype=dtype,
         )
 
     # ----------------------------------------------------------------- model pieces
