@@ -23,7 +23,8 @@ from jaxgen.nn.layers import norm_groups
 
 
 class Attention(nn.Module):
-    """Multi-head attention of `x` (B, N, C) over `context` (B, M, D) (default: `x` itself).
+    """Multi-head attention of `x` (B, N, C) over `context` (B, M, D) (default: `x` itself); `mask` (B, M)
+    marks the keys that may be attended to (padding is False).
 
     Query, key and value projections carry no bias, as in the LDM code; the output projection does.
     """
@@ -33,7 +34,7 @@ class Attention(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, context: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: jax.Array, context: jax.Array | None = None, mask: jax.Array | None = None) -> jax.Array:
         context = x if context is None else context
         inner = self.heads * self.head_dim
 
@@ -43,8 +44,10 @@ class Attention(nn.Module):
         q = split(nn.Dense(inner, use_bias=False, dtype=self.dtype, name="to_q")(x))
         k = split(nn.Dense(inner, use_bias=False, dtype=self.dtype, name="to_k")(context))
         v = split(nn.Dense(inner, use_bias=False, dtype=self.dtype, name="to_v")(context))
-        logits = jnp.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(self.head_dim)
-        weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
+        logits = (jnp.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(self.head_dim)).astype(jnp.float32)
+        if mask is not None:
+            logits = jnp.where(mask[:, None, None, :], logits, -jnp.inf)
+        weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
         out = jnp.einsum("bhqk,bhkd->bhqd", weights, v).transpose(0, 2, 1, 3).reshape(x.shape[0], x.shape[1], inner)
         return nn.Dense(x.shape[-1], dtype=self.dtype, name="to_out")(out)
 

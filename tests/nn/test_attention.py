@@ -101,3 +101,13 @@ def test_a_unet_with_spatial_transformers_reads_its_context_at_every_attention_r
     out = net.apply({"params": params}, x, t, context=context)
     chex.assert_shape(out, (2, 8, 8, 3))
     assert float(jnp.abs(out - net.apply({"params": params}, x, t, context=2.0 * context)).max()) > 1e-4
+
+
+def test_masked_keys_are_as_if_they_were_not_there():
+    x = jax.random.normal(jax.random.PRNGKey(20), (2, 4, 6))
+    context = jax.random.normal(jax.random.PRNGKey(21), (2, 5, 3))
+    layer, params = init_attention(x, context)
+    mask = jnp.array([[True, True, False, True, False]] * 2)
+    np.testing.assert_allclose(
+        layer.apply({"params": params}, x, context, mask), layer.apply({"params": params}, x, context[:, [0, 1, 3]]), rtol=1e-5, atol=1e-6
+    )
