@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxgen.data import combinators
+from jaxgen.data import combinators, digit_scenes
 from jaxgen.data.folder import PREFIX as FOLDER_PREFIX, folder_source
 from jaxgen.data.pipeline import TrainStream, eval_batches, in_memory_arrays
 from jaxgen.data.preprocess import MODES, HostTransform, to_model_input
@@ -11,7 +11,11 @@ from jaxgen.data.sources import BUILTIN, DatasetSpec, Feature, Source, with_tran
 from jaxgen.data.tfds_source import TFDS_DATASETS, TfdsSource
 from jaxgen.errors import DataError
 
-PROCEDURAL = {"bouncing_mnist5k": "mnist5k", "bouncing_digits": "digits"}  # name -> the digits it moves
+# name -> (the scene maker, the digits it draws from)
+PROCEDURAL = {
+    "bouncing_mnist5k": (combinators.bouncing_digits, "mnist5k"), "bouncing_digits": (combinators.bouncing_digits, "digits"),
+    "captioned_mnist5k": (digit_scenes.captioned_digits, "mnist5k"), "layout_mnist5k": (digit_scenes.digit_layouts, "mnist5k"),
+}
 DATASETS = tuple(BUILTIN) + tuple(TFDS_DATASETS) + tuple(PROCEDURAL)
 
 
@@ -24,8 +28,8 @@ def _base_source(data: ml_collections.ConfigDict, name: str, split: str) -> Sour
     if name.startswith(FOLDER_PREFIX):
         return folder_source(name, split, data.image_size)
     if name in PROCEDURAL:
-        digits = with_transform(BUILTIN[PROCEDURAL[name]](split), transform)
-        return combinators.bouncing_digits(digits, split_seed=0 if split == "train" else 1)
+        make_scenes, digits_name = PROCEDURAL[name]
+        return make_scenes(with_transform(BUILTIN[digits_name](split), transform), split_seed=0 if split == "train" else 1)
     if name in BUILTIN:
         source = BUILTIN[name](split)
     elif name in TFDS_DATASETS:
