@@ -7,7 +7,7 @@ of 0-based timesteps. Randomness: x_T from `fold_in(rng, 0)`, the noise added at
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +17,7 @@ from jaxgen.diffusion import process
 from jaxgen.diffusion.losses import DenoiseFn, model_log_variance
 from jaxgen.diffusion.schedules import Schedule
 
-ConditionalDenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]  # (x_t, t, labels) -> output
+ConditionalDenoiseFn = Callable[[jax.Array, jax.Array, Any], jax.Array]  # (x_t, t, conditions) -> output
 
 
 def _initial_noise(rng: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -97,15 +97,19 @@ def ddim_sample(
     return (x, trajectory) if return_trajectory else x
 
 
-def classifier_free_guidance(
-    denoise_fn: ConditionalDenoiseFn, labels: jax.Array, null_label: int, scale: float
-) -> DenoiseFn:
-    """Ho & Salimans 2022: eps~ = (1 + w) eps(x, c) - w eps(x, null). w = 0 is the conditional model,
-    w = -1 the unconditional one. Both evaluations run as one batch of 2B."""
+def classifier_free_guidance(denoise_fn: ConditionalDenoiseFn, cond: Any, null_cond: Any, scale: float) -> DenoiseFn:
+    """Ho & Salimans 2022: eps~ = (1 + w) eps(x, c) - w eps(x, null), with `cond` and `null_cond` pytrees of
+    batched conditions (labels, context tokens, boxes). w = 0 is the conditional model and w = -1 the
+    unconditional one, exactly (one evaluation each); latent diffusion's s is 1 + w. Otherwise both
+    evaluations run as one batch of 2B."""
+    if scale == 0.0:
+        return lambda x, t: denoise_fn(x, t, cond)
+    if scale == -1.0:
+        return lambda x, t: denoise_fn(x, t, null_cond)
 
     def guided(x: jax.Array, t: jax.Array) -> jax.Array:
         both = denoise_fn(
-            jnp.concatenate([x, x]), jnp.concatenate([t, t]), jnp.concatenate([labels, jnp.full_like(labels, null_label)])
+            jnp.concatenate([x, x]), jnp.concatenate([t, t]), jax.tree.map(lambda c, n: jnp.concatenate([c, n]), cond, null_cond)
         )
         conditional, unconditional = jnp.split(both, 2)
         return (1.0 + scale) * conditional - scale * unconditional

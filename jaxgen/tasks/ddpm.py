@@ -107,10 +107,8 @@ class DDPMTask:
         def conditional(x: jax.Array, t: jax.Array, y: jax.Array) -> jax.Array:
             return self.net.apply({"params": params}, x, t, y)
 
-        scale = self.config.sample.guidance_scale
-        if scale == 0.0:
-            return lambda x, t: conditional(x, t, labels)
-        return samplers.classifier_free_guidance(conditional, labels, self.num_classes, scale)
+        null = jnp.full_like(labels, self.num_classes)
+        return samplers.classifier_free_guidance(conditional, labels, null, self.config.sample.guidance_scale)
 
     def create_state(self, rng: jax.Array) -> TrainState:
         k_init, k_state = jax.random.split(rng)

@@ -67,9 +67,21 @@ def test_guidance_scale_conventions():
     x, t = jnp.ones(SHAPE), jnp.zeros((4,), jnp.int32)
     cond = conditional(x, t, labels)
     uncond = conditional(x, t, jnp.zeros_like(labels))
-    np.testing.assert_allclose(samplers.classifier_free_guidance(conditional, labels, null, 0.0)(x, t), cond)
-    np.testing.assert_allclose(samplers.classifier_free_guidance(conditional, labels, null, -1.0)(x, t), uncond)
-    np.testing.assert_allclose(samplers.classifier_free_guidance(conditional, labels, null, 2.0)(x, t), 3 * cond - 2 * uncond)
+    nulls = jnp.full_like(labels, null)
+    np.testing.assert_array_equal(samplers.classifier_free_guidance(conditional, labels, nulls, 0.0)(x, t), cond)
+    np.testing.assert_array_equal(samplers.classifier_free_guidance(conditional, labels, nulls, -1.0)(x, t), uncond)
+    np.testing.assert_allclose(samplers.classifier_free_guidance(conditional, labels, nulls, 2.0)(x, t), 3 * cond - 2 * uncond)
+
+
+def test_guidance_takes_any_pytree_of_conditions():
+    def conditional(x, t, cond):  # a context of tokens and a layout, as latent diffusion's denoiser takes them
+        return x * cond["context"].mean((1, 2))[:, None, None, None] + cond["boxes"].sum((1, 2))[:, None, None, None]
+
+    cond = {"context": jnp.arange(24.0).reshape(4, 3, 2), "boxes": jnp.ones((4, 2, 4))}
+    null = jax.tree.map(jnp.zeros_like, cond)
+    x, t = jnp.ones(SHAPE), jnp.zeros((4,), jnp.int32)
+    guided = samplers.classifier_free_guidance(conditional, cond, null, 0.5)(x, t)
+    np.testing.assert_allclose(guided, 1.5 * conditional(x, t, cond) - 0.5 * conditional(x, t, null), rtol=1e-6)
 
 
 def test_sampler_traces_once_and_works_under_jit_vmap_and_sharding():
