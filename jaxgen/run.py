@@ -23,6 +23,7 @@ from jaxgen.eval import features, sample_quality
 from jaxgen.eval.features import FeatureNetwork, params_digest
 from jaxgen.eval.probe import probe_accuracy
 from jaxgen.run_config import read_saved, reload_config
+from jaxgen.validation import parse_source
 from jaxgen.train import loop
 from jaxgen.train.checkpoint import Checkpointer, check_writable
 from jaxgen.train.evaluation import evaluate_task
@@ -44,14 +45,6 @@ class LoadedRun:
     task: tasks.Task
     state: TrainState
     record: dict[str, Any]
-
-
-def parse_source(text: str) -> tuple[pathlib.Path, int | None]:
-    """'WORKDIR[:STEP]' -> (workdir, step or None for the latest)."""
-    path, _, step = text.rpartition(":")
-    if path and step.isdigit():
-        return pathlib.Path(path).expanduser(), int(step)
-    return pathlib.Path(text).expanduser(), None
 
 
 def load_run(

@@ -3,13 +3,14 @@ naming the key."""
 from __future__ import annotations
 
 import ast
+import pathlib
 from typing import Any, Iterable
 
 import ml_collections
 
 from jaxgen.errors import ConfigError
 
-__all__ = ["ConfigError", "apply_override", "check", "check_choice", "check_positive", "get_key", "validate_common"]
+__all__ = ["ConfigError", "apply_override", "check", "check_choice", "check_positive", "get_key", "parse_source", "validate_common"]
 
 
 def get_key(config: ml_collections.ConfigDict, key: str) -> Any:
@@ -158,3 +159,11 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     )
     for name, source in config.get("init_from", {}).items():
         check(isinstance(source, str), f"config key 'init_from.{name}' must be a string WORKDIR[:STEP], got {source!r}")
+
+
+def parse_source(text: str) -> tuple[pathlib.Path, int | None]:
+    """'WORKDIR[:STEP]' -> (workdir, step or None for the latest)."""
+    path, _, step = text.rpartition(":")
+    if path and step.isdigit():
+        return pathlib.Path(path).expanduser(), int(step)
+    return pathlib.Path(text).expanduser(), None

@@ -63,7 +63,7 @@ PAIRINGS: dict[str, Callable[[np.ndarray], Batch]] = {
     "downsample4": lambda images: {"source": downsample4(images)},
     "masked": lambda images: {
         "source": images * centre_mask(images.shape[1:]),
-        "mask": np.broadcast_to(centre_mask(images.shape[1:]), images.shape[:3] + (1,)).copy(),
+        "known": np.broadcast_to(centre_mask(images.shape[1:]), images.shape[:3] + (1,)).copy(),
     },
 }
 

@@ -37,7 +37,8 @@ SAMPLERS = ("ddpm", "ddim")
 PICTURE_TRAJECTORY_FRAMES = 10
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
+def validate_diffusion(config: ml_collections.ConfigDict) -> None:
+    """The keys every diffusion family shares: the process, the sampler, the UNet's shape, the data's range."""
     d, m, s = config.diffusion, config.model, config.sample
     check_choice(config, "diffusion.schedule", SCHEDULES)
     check_choice(config, "diffusion.parameterisation", process.PARAMETERISATIONS)
@@ -47,17 +48,22 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     check_choice(config, "sample.variance", losses.VARIANCES)
     for key in ("diffusion.num_steps", "model.channels", "model.num_res_blocks", "sample.steps"):
         check_positive(config, key)
-    check_positive(config, "eval.bound_examples", allow_zero=True)
     check(len(m.channel_mults) > 0, "model.channel_mults must be non-empty")
     check(0.0 <= m.dropout < 1.0, f"config key 'model.dropout' must be in [0, 1), got {m.dropout}")
-    check(0.0 <= m.label_dropout < 1.0, f"config key 'model.label_dropout' must be in [0, 1), got {m.label_dropout}")
     check(s.steps <= d.num_steps, f"sample.steps={s.steps} exceeds diffusion.num_steps={d.num_steps}")
     check(
         config.data.preprocess == "scale11",
         f"diffusion models data in [-1, 1] on its 256 levels: set data.preprocess='scale11' (got '{config.data.preprocess}')",
     )
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    validate_diffusion(config)
+    m = config.model
+    check_positive(config, "eval.bound_examples", allow_zero=True)
+    check(0.0 <= m.label_dropout < 1.0, f"config key 'model.label_dropout' must be in [0, 1), got {m.label_dropout}")
     check(
-        m.class_conditional or s.guidance_scale == 0.0,
+        m.class_conditional or config.sample.guidance_scale == 0.0,
         "sample.guidance_scale needs a class-conditional model (model.class_conditional=True)",
     )
 

@@ -38,8 +38,8 @@ def test_paired_sources_add_an_aligned_source_made_from_each_image():
     batch = source.read(np.arange(3))
     np.testing.assert_array_equal(batch["source"], combinators.downsample4(batch["image"]))
     masked = data.open_source(data_config(pair="masked"), "test").read(np.arange(2))
-    assert masked["mask"].shape == (2, 8, 8, 1) and masked["mask"][:, 4, 4, 0].tolist() == [0, 0]
-    np.testing.assert_array_equal(masked["source"], masked["image"] * masked["mask"])
+    assert masked["known"].shape == (2, 8, 8, 1) and masked["known"][:, 4, 4, 0].tolist() == [0, 0]
+    np.testing.assert_array_equal(masked["source"], masked["image"] * masked["known"])
     with pytest.raises(DataError, match="divisible by 4"):
         data.open_source(data_config(pair="downsample4", image_size=6), "train")
 

@@ -1,0 +1,265 @@
+"""Latent diffusion, the second stage (Rombach et al. 2022, sec. 3.2-3.3):
+
+    L_LDM = E_{E(x), y, eps, t} || eps - eps_theta(z_t, t, tau_theta(y)) ||^2
+
+on z = scale_factor * E(x), E the frozen first stage of another run (`init_from.autoencoder`, an
+ldm_autoencoder run; a KL encoder's posterior is sampled, as the LDM code does). The diffusion maths are
+`jaxgen/diffusion`'s (schedules, q_sample, the regression target of `diffusion.parameterisation`, the scan
+samplers, classifier-free guidance); the denoiser is the DDPM UNet with spatial transformers.
+
+`ldm.conditioning` decides how y enters (configs/ldm.py): `crossattn` tokens tau(y) for class and text,
+GLIGEN's gated grounding tokens for layout, `concat` channels beside z_t for super-resolution (the low-
+resolution image, at the latents' size when f = 4) and inpainting (E(masked image) and the mask at the
+latents' size). Cross-attention conditions are replaced by their null value with probability
+`ldm.cond_dropout` in training, so `sample.guidance_scale` (w) can guide. Samples are decoded by the first
+stage's decoder after z / scale_factor.
+
+One trained part, `denoiser`: {"unet": ..., "conditioner": tau_theta's parameters when there is one},
+trained jointly as in the LDM code.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxgen.data import DatasetSpec, to_model_input
+from jaxgen.data.text import VOCAB_SIZE, encode_text
+from jaxgen.diffusion import losses, process, samplers
+from jaxgen.nn.conditioning import ClassEmbedder, LayoutEncoder, TextTransformer
+from jaxgen.nn.unet import UNet
+from jaxgen.tasks import Cond, Pictures, Task, check_sample_count, class_rows, compute_dtype, labels_of, require_labels
+from jaxgen.tasks.ddpm import make_schedule, validate_diffusion
+from jaxgen.train.optim import make_part
+from jaxgen.train.state import TrainState
+from jaxgen.validation import ConfigError, check, check_choice, check_positive, parse_source
+
+Batch = dict[str, jax.Array]
+FROZEN_PARTS = ("autoencoder",)
+CONDITIONINGS = ("none", "class", "text", "layout", "super_resolution", "inpainting")
+# conditioning -> the features of a batch it reads (and `sample` needs, but for class, which cycles labels)
+FEATURES = {"none": (), "class": ("label",), "text": ("caption",), "layout": ("boxes", "box_labels"),
+            "super_resolution": ("source",), "inpainting": ("source", "known")}
+PAIRS = {"super_resolution": "downsample4", "inpainting": "masked"}
+GUIDED = ("class", "text", "layout")  # conditions with a null value: dropped in training, guided in sampling
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    l = config.ldm
+    validate_diffusion(config)
+    check_choice(config, "ldm.conditioning", CONDITIONINGS)
+    check(bool(config.init_from.get("autoencoder", "")),
+          "config key 'init_from.autoencoder' must name a trained configs/ldm_autoencoder.py run (WORKDIR[:STEP])")
+    check(0.0 <= l.cond_dropout < 1.0, f"config key 'ldm.cond_dropout' must be in [0, 1), got {l.cond_dropout}")
+    check_positive(config, "ldm.scale_factor", allow_zero=True)
+    for key in ("ldm.context_dim", "ldm.text_depth", "ldm.text_heads", "model.attention_heads"):
+        check_positive(config, key)
+    if l.conditioning in PAIRS:
+        check(config.data.pair == PAIRS[l.conditioning],
+              f"ldm.conditioning='{l.conditioning}' reads data.pair='{PAIRS[l.conditioning]}' (got '{config.data.pair}')")
+    check(l.conditioning in GUIDED or config.sample.guidance_scale == 0.0,
+          f"sample.guidance_scale needs a condition with a null value: ldm.conditioning in {', '.join(GUIDED)}")
+
+
+def first_stage_scale(config: ml_collections.ConfigDict) -> float:
+    """`ldm.scale_factor`, or the first stage's own (1 / std of its latents) from its eval.json."""
+    if config.ldm.scale_factor:
+        return float(config.ldm.scale_factor)
+    workdir, _ = parse_source(config.init_from.autoencoder)
+    report = workdir / "eval.json"
+    if not report.is_file():
+        raise ConfigError(
+            f"ldm.scale_factor=0 reads the first stage's scale_factor from {report}, which does not exist: run "
+            f"`python launch.py --mode eval --workdir {workdir}` or set ldm.scale_factor"
+        )
+    return float(json.loads(report.read_text())["metrics"]["scale_factor"])
+
+
+class LDMTask:
+    """The second stage bound to one config, its dataset spec and the first stage's task."""
+
+    def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Task]):
+        if not all(hasattr(frozen.get("autoencoder"), f) for f in ("encode", "decode", "create_state")):
+            raise ConfigError("init_from.autoencoder must be a first stage with encode and decode (a configs/ldm_autoencoder.py run)")
+        self.config, self.spec, self.stage1 = config, spec, frozen["autoencoder"]
+        self.conditioning = config.ldm.conditioning
+        missing = [f for f in FEATURES[self.conditioning] if not spec.has(f)]
+        if missing:
+            raise ConfigError(f"ldm.conditioning='{self.conditioning}' reads {missing}; data.name='{spec.name}' has no such feature")
+        if self.conditioning in ("class", "layout"):
+            require_labels(spec, f"ldm.conditioning='{self.conditioning}'")
+        self.conditions = tuple(f for f in FEATURES[self.conditioning] if f != "label")
+        self.scale = first_stage_scale(config)
+        self.schedule = make_schedule(config.diffusion)
+        self.parameterisation = config.diffusion.parameterisation
+        stage1_params = jax.eval_shape(self.stage1.create_state, jax.random.PRNGKey(0)).eval_params
+        self.latent_shape = jax.eval_shape(self.stage1.encode, stage1_params, jnp.zeros((1,) + spec.image_shape)).shape[1:]
+        if self.conditioning == "super_resolution" and spec.shape("source")[:2] != self.latent_shape[:2]:
+            raise ConfigError(
+                f"super-resolution concatenates the {spec.shape('source')[:2]} low-resolution image to the latents, "
+                f"which are {self.latent_shape[:2]}: the first stage must reduce by 4 (its model.channel_mults)"
+            )
+        m, l, dtype = config.model, config.ldm, compute_dtype(config)
+        self.net = UNet(
+            channels=m.channels, channel_mults=tuple(m.channel_mults), num_res_blocks=m.num_res_blocks,
+            attention_resolutions=tuple(m.attention_resolutions), mid_attention=m.mid_attention, dropout=m.dropout,
+            out_channels=self.latent_shape[-1], transformer_depth=m.transformer_depth if self.conditioning in GUIDED else 0,
+            attention_heads=m.attention_heads, dtype=dtype,
+        )
+        self.conditioner = {
+            "class": lambda: ClassEmbedder(spec.num_classes, l.context_dim),
+            "text": lambda: TextTransformer(VOCAB_SIZE, l.context_dim, l.text_depth, l.text_heads, spec.shape("caption")[0]),
+            "layout": lambda: LayoutEncoder(spec.num_classes, l.context_dim),
+        }.get(self.conditioning, lambda: None)()
+
+    # ----------------------------------------------------------------- conditions
+    def null_conditions(self, cond: Cond) -> Cond:
+        """The unconditional value of each guided condition: the null label, the empty prompt, no boxes."""
+        if self.conditioning == "class":
+            return {"label": jnp.full_like(cond["label"], self.spec.num_classes)}
+        if self.conditioning == "text":
+            empty = jnp.asarray(encode_text([""], cond["caption"].shape[1]))
+            return {"caption": jnp.broadcast_to(empty, cond["caption"].shape)}
+        if self.conditioning == "layout":
+            return {"boxes": jnp.zeros_like(cond["boxes"]), "box_labels": jnp.full_like(cond["box_labels"], -1)}
+        return cond
+
+    def latents(self, frozen: Any, images: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+        """z = scale_factor E(x) of float images in [-1, 1] (a posterior sample given `rng`)."""
+        return self.scale * jax.lax.stop_gradient(self.stage1.encode(frozen, images, rng))
+
+    def denoise(self, params: Any, frozen: Any, z: jax.Array, t: jax.Array, cond: Cond, train: bool = False,
+                rng: jax.Array | None = None) -> jax.Array:
+        """eps_theta(z_t, t, tau_theta(y)) (or x_0 / v) for a batch of conditions `cond`."""
+        inputs, context, grounding = z, None, None
+        if self.conditioning == "class":
+            context = self.conditioner.apply({"params": params["conditioner"]}, cond["label"])
+        elif self.conditioning == "text":
+            context = self.conditioner.apply({"params": params["conditioner"]}, cond["caption"])
+        elif self.conditioning == "layout":
+            grounding = self.conditioner.apply({"params": params["conditioner"]}, cond["boxes"], cond["box_labels"])
+        elif self.conditioning == "super_resolution":
+            inputs = jnp.concatenate([z, cond["source"].astype(z.dtype)], axis=-1)
+        elif self.conditioning == "inpainting":
+            mask = jax.image.resize(cond["known"].astype(z.dtype), z.shape[:3] + (1,), "linear")
+            inputs = jnp.concatenate([z, self.latents(frozen, cond["source"]), mask], axis=-1)
+        rngs = {"dropout": rng} if rng is not None else {}
+        return self.net.apply({"params": params["unet"]}, inputs, t, train=train, context=context, grounding=grounding, rngs=rngs)
+
+    def guided_denoiser(self, params: Any, frozen: Any, cond: Cond) -> losses.DenoiseFn:
+        """(z_t, t) -> the model output for `cond`, guided with w = sample.guidance_scale against the null
+        conditions (w = 0: the conditional model; w = -1: the unconditional one)."""
+
+        def conditional(z: jax.Array, t: jax.Array, c: Cond) -> jax.Array:
+            return self.denoise(params, frozen, z, t, c)
+
+        return samplers.classifier_free_guidance(conditional, cond, self.null_conditions(cond), self.config.sample.guidance_scale)
+
+    def batch_conditions(self, batch: Batch) -> Cond:
+        """The conditions of a data batch, images in the model's space ([-1, 1]) and masks in {0, 1}."""
+        cond = {k: batch[k] for k in FEATURES[self.conditioning]}
+        if "source" in cond:
+            cond["source"] = to_model_input(cond["source"], "scale11")
+        if "known" in cond:
+            cond["known"] = cond["known"].astype(jnp.float32)
+        return cond
+
+    # ----------------------------------------------------------------- the task contract
+    def create_state(self, rng: jax.Array) -> TrainState:
+        k_unet, k_cond, k_state = jax.random.split(rng, 3)
+        z = jnp.zeros((1,) + self.latent_shape, jnp.float32)
+        example = {k: jnp.zeros((1,) + self.spec.shape(k), self.spec.feature_map[k].dtype) for k in FEATURES[self.conditioning]}
+        if "caption" in example:  # an empty prompt: begin and end tokens, so attention has keys to read
+            example["caption"] = jnp.asarray(encode_text([""], self.spec.shape("caption")[0]))
+        params: dict[str, Any] = {}
+        context = grounding = None
+        if self.conditioner is not None:
+            params["conditioner"] = self.conditioner.init(k_cond, *example.values())["params"]
+            tokens = self.conditioner.apply({"params": params["conditioner"]}, *example.values())
+            context, grounding = (None, tokens) if self.conditioning == "layout" else (tokens, None)
+        extra = {"super_resolution": self.spec.shape("source")[-1] if self.conditioning == "super_resolution" else 0,
+                 "inpainting": self.latent_shape[-1] + 1}.get(self.conditioning, 0)
+        inputs = jnp.zeros(z.shape[:3] + (z.shape[-1] + extra,), jnp.float32)
+        params["unet"] = self.net.init(k_unet, inputs, jnp.zeros((1,), jnp.int32), context=context, grounding=grounding)["params"]
+        return TrainState.create({"denoiser": make_part(self.config, "denoiser", params)}, k_state)
+
+    def _dropped(self, cond: Cond, rng: jax.Array) -> Cond:
+        if self.conditioning not in GUIDED:
+            return cond
+        rows = next(iter(cond.values())).shape[0]
+        drop = jax.random.bernoulli(rng, self.config.ldm.cond_dropout, (rows,))
+        null = self.null_conditions(cond)
+        return jax.tree.map(lambda c, n: jnp.where(drop.reshape((rows,) + (1,) * (c.ndim - 1)), n, c), cond, null)
+
+    def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        k_z, k_t, k_eps, k_drop, k_cond = jax.random.split(state.step_rng(), 5)
+        frozen = state.frozen["autoencoder"]
+        z0 = self.latents(frozen, to_model_input(batch["image"], "scale11"), k_z)
+        t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
+        eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
+        zt = process.q_sample(self.schedule, z0, t, eps)
+        target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
+        cond = self._dropped(self.batch_conditions(batch), k_cond)
+
+        def loss_fn(params: Any) -> jax.Array:
+            return jnp.mean(losses.simple_loss(self.denoise(params, frozen, zt, t, cond, True, k_drop), target))
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params["denoiser"])
+        return state.apply_gradients("denoiser", grads), {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+    def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
+        """`num` images in [0, 1]: latents from `sample.sampler`, guided by w = sample.guidance_scale, decoded
+        by the first stage. `cond` holds the conditions' batched features (class labels cycle when absent)."""
+        check_sample_count(num)
+        cond = dict(cond or {})
+        if self.conditioning == "class":
+            cond["label"] = labels_of(cond, num, self.spec.num_classes)
+        missing = [k for k in FEATURES[self.conditioning] if k not in cond]
+        if missing:
+            raise ConfigError(f"sample: ldm.conditioning='{self.conditioning}' needs cond[{missing}]")
+        cond = {k: cond[k] for k in FEATURES[self.conditioning]}
+        if "source" in cond and not jnp.issubdtype(cond["source"].dtype, jnp.floating):
+            cond = self.batch_conditions(cond)
+        frozen = params["autoencoder"]
+        denoise = self.guided_denoiser(params["denoiser"], frozen, cond)
+        s, shape = self.config.sample, (num,) + self.latent_shape
+        if s.sampler == "ddpm":
+            z = samplers.ddpm_sample(denoise, self.schedule, rng, shape, self.parameterisation, s.variance, s.clip_x0)
+        else:
+            z = samplers.ddim_sample(denoise, self.schedule, rng, shape, s.steps, s.eta, self.parameterisation, s.clip_x0)
+        return jnp.clip((self.stage1.decode(frozen, z / self.scale) + 1.0) / 2.0, 0.0, 1.0)
+
+    def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures:
+        """Samples (one row per class when class-conditional), and for the other conditions each held-out
+        example beside a sample drawn from its condition."""
+        if self.conditioning in ("none", "class"):
+            num_classes = self.spec.num_classes if self.conditioning == "class" else 0
+            return {"samples": class_rows(self.sample, params, rng, num_classes, self.config.train.num_grid_samples)}
+        samples = self.sample(params, rng, batch["image"].shape[0], {k: batch[k] for k in FEATURES[self.conditioning]})
+        real = batch["image"].astype(jnp.float32) / 255.0
+        pairs = jnp.stack([real, samples], axis=1).reshape((-1,) + samples.shape[1:])
+        return {"conditioned_samples": (pairs, 8)}
+
+    picture_captions = {"conditioned_samples": ("data", "sample")}
+
+    def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        """Masked sums of L_LDM at random timesteps on the posterior means of the test images."""
+        k_t, k_eps = jax.random.split(rng)
+        frozen, mask = params["autoencoder"], batch["mask"]
+        z0 = self.latents(frozen, to_model_input(batch["image"], "scale11"))
+        t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
+        eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
+        out = self.denoise(params["denoiser"], frozen, process.q_sample(self.schedule, z0, t, eps), t, self.batch_conditions(batch))
+        target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
+        return {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask)}
+
+    def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
+        return {"loss": totals["loss"] / totals["count"], "num_examples": totals["count"], "scale_factor": self.scale}
+
+
+def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Task]) -> LDMTask:
+    return LDMTask(config, spec, frozen)

@@ -1,0 +1,155 @@
+"""Latent diffusion's second stage: every conditioning path on a tiny trained first stage, the identity first
+stage against the pixel-space DDPM, guidance at w = 0 and -1, the config errors."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import ldm as ldm_configs
+from jaxgen import run, tasks
+from jaxgen.tasks.ddpm import DDPMTask
+from jaxgen.tasks.ldm import LDMTask
+from jaxgen.train.state import TrainState, counting
+from jaxgen.validation import ConfigError
+from tests.helpers import ddpm_config, ldm_autoencoder_config, make_config
+
+
+@pytest.fixture(scope="module")
+def first_stage(tmp_path_factory):
+    """An untrained KL first stage (f = 4, 3 latent channels, 32x32 mnist5k) saved as a run: what the second
+    stage reads of it is its config and its checkpoint."""
+    workdir = tmp_path_factory.mktemp("first_stage")
+    config = ldm_autoencoder_config("smoke")
+    experiment = run.build_experiment(config, workdir, devices=jax.devices()[:1])
+    experiment.save(0, experiment.init_state(), 0)
+    experiment.checkpointer.close()
+    run.save_json(workdir / "config.json", config.to_dict())
+    return workdir
+
+
+def ldm_config(preset, first_stage, **overrides):
+    return make_config(ldm_configs, preset, **{"init_from.autoencoder": str(first_stage), **overrides})
+
+
+def test_every_preset_validates():
+    for preset in ldm_configs.PRESETS:
+        config = ldm_configs.get_config(f"{preset},init_from.autoencoder=/some/run")
+        tasks.validate(config)
+        assert config.task == "ldm" and "class_conditional" not in config.model
+
+
+def opened_gates(params):
+    """The denoiser's parameters with its zero-initialised output convolutions (the UNet's head, each spatial
+    transformer's proj_out) set to random values and GLIGEN's gates opened, so that conditions reach the output."""
+    params = jax.tree_util.tree_map_with_path(lambda path, x: x + 0.5 if path[-1].key == "gate" else x, params)
+    unet = dict(params["unet"])
+    for i, name in enumerate(k for k in unet if k.startswith("SpatialTransformer") or k == "head"):
+        layer = "proj_out" if name != "head" else None
+        leaf = unet[name][layer] if layer else unet[name]
+        leaf = {**leaf, "kernel": 0.3 * jax.random.normal(jax.random.PRNGKey(i), leaf["kernel"].shape)}
+        unet[name] = {**unet[name], layer: leaf} if layer else leaf
+    return {**params, "unet": unet}
+
+
+# The default suite follows cross-attention (class) and concatenation through the frozen encoder (inpainting);
+# the other conditionings compile their own networks, under -m slow.
+DEFAULT_CONDITIONINGS = ("smoke_class", "smoke_inpainting")
+
+
+@pytest.mark.parametrize(
+    "preset", [pytest.param(p, marks=[] if p in DEFAULT_CONDITIONINGS else [pytest.mark.slow]) for p in sorted(ldm_configs.PRESETS)]
+)
+def test_each_conditioning_reaches_the_denoiser(first_stage, preset):
+    """tau_theta's tokens, the grounding tokens or the concatenated channels change the output."""
+    experiment = run.build_experiment(ldm_config(preset, first_stage), first_stage.parent / preset, devices=jax.devices()[:1])
+    task, state = experiment.task, experiment.init_state()
+    frozen, params = state.frozen["autoencoder"], opened_gates(state.params["denoiser"])
+    last = len(experiment.train_source) - 1
+    batch = {k: jnp.asarray(v) for k, v in experiment.train_source.read(np.array([0, last])).items()}  # two classes
+    z = task.latents(frozen, jnp.zeros((2,) + experiment.train_source.spec.image_shape))
+    chex.assert_shape(z, (2,) + task.latent_shape)
+    t = jnp.array([3, 30])
+    cond = task.batch_conditions(batch)
+    denoise = jax.jit(task.denoise)
+    out = denoise(params, frozen, z, t, cond)
+    chex.assert_shape(out, z.shape)
+    if preset != "smoke_none":
+        other = jax.tree.map(lambda c: c[::-1], cond)  # the two examples' conditions swapped
+        assert float(jnp.abs(denoise(params, frozen, z, t, other) - out).max()) > 1e-6
+
+
+def test_class_conditional_training_lowers_its_loss_traces_once_and_samples(first_stage, tmp_path):
+    config = ldm_config("smoke_class", first_stage, **{"optim.lr": 3e-3, "optim.ema_decay": 0.0})
+    experiment = run.build_experiment(config, tmp_path, devices=jax.devices()[:1])
+    task, state = experiment.task, experiment.init_state()
+    batch = {k: jnp.asarray(v) for k, v in experiment.train_source.read(np.arange(8)).items()}
+    step = jax.jit(chex.assert_max_traces(counting(task.train_step), n=1))
+    losses = []
+    for _ in range(8):
+        state, metrics = step(state, batch)
+        losses.append(float(metrics["loss"]))
+    assert np.isfinite(losses).all() and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert set(state.params["denoiser"]) == {"unet", "conditioner"}
+    totals = jax.jit(task.eval_batch)(state.eval_params, {**batch, "mask": jnp.ones((8,))}, jax.random.PRNGKey(1))
+    assert task.finish_eval(jax.device_get(totals))["num_examples"] == 8
+    images = jax.jit(task.sample, static_argnums=2)(state.eval_params, jax.random.PRNGKey(0), 4, {"label": jnp.arange(4)})
+    chex.assert_shape(images, (4, 32, 32, 1))
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+
+
+def test_guidance_mixes_the_conditional_and_null_class_outputs(first_stage, tmp_path):
+    """w = 0 and w = -1 return the conditional and unconditional outputs themselves (tests/diffusion); here
+    the null condition is the null label and w = 2 mixes 3 c - 2 u."""
+    experiment = run.build_experiment(ldm_config("smoke_class", first_stage, **{"sample.guidance_scale": 2.0}), tmp_path,
+                                      devices=jax.devices()[:1])
+    task, state = experiment.task, experiment.init_state()
+    frozen, params = state.frozen["autoencoder"], opened_gates(state.params["denoiser"])
+    z, t, labels = jax.random.normal(jax.random.PRNGKey(2), (2,) + task.latent_shape), jnp.array([5, 25]), jnp.array([1, 4])
+    assert task.null_conditions({"label": labels})["label"].tolist() == [10, 10]
+    denoise = jax.jit(task.denoise)
+    conditional = denoise(params, frozen, z, t, {"label": labels})
+    unconditional = denoise(params, frozen, z, t, {"label": jnp.full((2,), 10)})
+    guided = jax.jit(lambda p, f, z, t, c: task.guided_denoiser(p, f, c)(z, t))(params, frozen, z, t, {"label": labels})
+    np.testing.assert_allclose(guided, 3 * conditional - 2 * unconditional, rtol=1e-4, atol=1e-4)
+    assert float(jnp.abs(conditional - unconditional).max()) > 1e-6
+
+
+class IdentityFirstStage:
+    """f = 1 and no regulariser: E and D are the identity."""
+
+    def create_state(self, rng):
+        return TrainState.create({}, rng)
+
+    def encode(self, params, x, rng=None):
+        return x
+
+    def decode(self, params, z):
+        return z
+
+
+def test_with_an_identity_first_stage_latent_diffusion_is_the_pixel_space_ddpm(first_stage):
+    pixel = ddpm_config("smoke", **{"data.image_size": 32, "model.attention_resolutions": (16,), "sample.clip_x0": False})
+    spec = run.data.open_source(pixel.data, "train").spec
+    ddpm = DDPMTask(pixel, spec)
+    latent_config = ldm_config("smoke_none", first_stage, **{
+        "model.channels": pixel.model.channels, "model.channel_mults": pixel.model.channel_mults,
+        "model.attention_resolutions": (16,), "diffusion.num_steps": pixel.diffusion.num_steps, "sample.steps": pixel.sample.steps,
+    })
+    ldm = LDMTask(latent_config, spec, {"autoencoder": IdentityFirstStage()})
+    params = opened_gates({"unet": ddpm.create_state(jax.random.PRNGKey(3)).params["denoiser"]})["unet"]
+    latent = jax.jit(ldm.sample, static_argnums=2)({"denoiser": {"unet": params}, "autoencoder": {}}, jax.random.PRNGKey(5), 2)
+    pixel = jax.jit(ddpm.sample, static_argnums=2)({"denoiser": params}, jax.random.PRNGKey(5), 2)
+    assert float(jnp.abs(pixel - 0.5).max()) > 0.01  # the network does something
+    np.testing.assert_allclose(latent, jnp.clip(pixel, 0.0, 1.0), atol=1e-6)
+
+
+def test_config_errors_name_the_key(first_stage, tmp_path):
+    with pytest.raises(ConfigError, match="init_from.autoencoder' must name"):
+        tasks.validate(ldm_configs.get_config("smoke_class"))
+    with pytest.raises(ConfigError, match="reads data.pair='downsample4'"):
+        tasks.validate(ldm_configs.get_config("smoke_super_resolution,data.pair=,init_from.autoencoder=/x"))
+    with pytest.raises(ConfigError, match="ldm.scale_factor=0 reads the first stage's scale_factor from .*eval.json"):
+        run.build_experiment(ldm_config("smoke_class", first_stage, **{"ldm.scale_factor": 0.0}), tmp_path)
+    with pytest.raises(ConfigError, match=r"reads \['label'\]; data.name='photos32' has no such feature"):
+        run.build_experiment(ldm_config("smoke_class", first_stage, **{"data.name": "photos32", "data.image_size": 0}), tmp_path)
