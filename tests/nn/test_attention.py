@@ -4,6 +4,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxgen.nn.attention import Attention, SpatialTransformer, TransformerBlock
 
@@ -58,7 +59,7 @@ def test_attention_equals_a_head_by_head_softmax_written_out():
 def test_the_spatial_transformer_starts_as_the_identity_and_then_reads_the_context():
     x = jax.random.normal(jax.random.PRNGKey(7), (2, 4, 4, 16))
     context = jax.random.normal(jax.random.PRNGKey(8), (2, 3, 12))
-    block = SpatialTransformer(heads=2, head_dim=8, depth=2)
+    block = SpatialTransformer(heads=2, head_dim=8, depth=1)
     params = block.init(jax.random.PRNGKey(9), x, context)["params"]
     np.testing.assert_array_equal(block.apply({"params": params}, x, context), x)  # zero-initialised proj_out
     params["proj_out"]["kernel"] = jax.random.normal(jax.random.PRNGKey(10), params["proj_out"]["kernel"].shape)
@@ -66,7 +67,7 @@ def test_the_spatial_transformer_starts_as_the_identity_and_then_reads_the_conte
     chex.assert_shape(out, x.shape)
     chex.assert_type(out, jnp.float32)
     assert float(jnp.abs(out - block.apply({"params": params}, x, context + 1.0)).max()) > 1e-3
-    half = SpatialTransformer(heads=2, head_dim=8, depth=2, dtype=jnp.bfloat16).apply({"params": params}, x.astype(jnp.bfloat16), context)
+    half = SpatialTransformer(heads=2, head_dim=8, depth=1, dtype=jnp.bfloat16).apply({"params": params}, x.astype(jnp.bfloat16), context)
     chex.assert_type(half, jnp.bfloat16)
 
 
@@ -84,6 +85,7 @@ def test_grounding_at_gate_zero_is_the_block_without_grounding():
     assert float(jnp.abs(block.apply({"params": params}, x, context, grounding) - block.apply({"params": without}, x, context)).max()) > 1e-4
 
 
+@pytest.mark.slow  # tests/tasks/test_ldm.py follows the same UNet through the second stage in the default suite
 def test_a_unet_with_spatial_transformers_reads_its_context_at_every_attention_resolution():
     from jaxgen.nn.unet import UNet
 
