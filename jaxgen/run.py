@@ -231,7 +231,8 @@ def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[di
 
 def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experiment) -> dict[str, jax.Array]:
     """The conditions `--mode sample` passes: `sample.labels` as `label`, `sample.input_dir`'s images as the
-    family's image condition; a condition the family needs and the config does not give is an error."""
+    family's (first) image condition; a condition the family needs and the config does not give is an error,
+    which says how to give it or that --mode sample cannot yet (prompts, boxes, inpainting masks)."""
     s, task, spec = config.sample, experiment.task, experiment.train_source.spec
     cond: dict[str, jax.Array] = {}
     if s.get("labels", ()):
@@ -241,7 +242,7 @@ def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experi
         if labels.min() < 0 or labels.max() >= spec.num_classes:
             raise ConfigError(f"sample.labels must lie in [0, {spec.num_classes}), got {tuple(s.labels)}")
         cond["label"] = jnp.asarray(labels)
-    image_conditions = [k for k in task.conditions if k != "label"]
+    image_conditions = [k for k in task.conditions if len(spec.shape(k)) == 3]  # (H, W, C) features
     if s.get("input_dir", ""):
         if not image_conditions:
             raise ConfigError(f"sample.input_dir gives input images, and the {config.task} family samples from none")
@@ -254,8 +255,13 @@ def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experi
             raise ConfigError(f"the images in sample.input_dir have {images.shape[-1]} channels; the model reads {shape[-1]}")
         cond[image_conditions[0]] = jnp.asarray(images)
     missing = [k for k in task.conditions if k not in cond]
-    if missing:
+    if missing and all(k in image_conditions[:1] for k in missing):
         raise ConfigError(f"the {config.task} family samples from {', '.join(missing)}: set sample.input_dir (or sample.labels)")
+    if missing:
+        raise ConfigError(
+            f"the {config.task} family samples from {', '.join(missing)}, which --mode sample cannot give yet: call "
+            "task.sample(params, rng, num, cond={...}) from Python on run.load_run(workdir)"
+        )
     return cond
 
 

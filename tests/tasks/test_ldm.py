@@ -1,5 +1,7 @@
 """Latent diffusion's second stage: every conditioning path on a tiny trained first stage, the identity first
 stage against the pixel-space DDPM, guidance at w = 0 and -1, the config errors."""
+import types
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -172,3 +174,11 @@ def test_config_errors_name_the_key(first_stage, tmp_path):
         run.build_experiment(ldm_config("smoke_class", first_stage, **{"ldm.scale_factor": 0.0}), tmp_path)
     with pytest.raises(ConfigError, match=r"reads \['label'\]; data.name='photos32' has no such feature"):
         run.build_experiment(ldm_config("smoke_class", first_stage, **{"data.name": "photos32", "data.image_size": 0}), tmp_path)
+
+
+def test_sample_mode_says_which_conditions_it_cannot_give_yet():
+    config = ldm_configs.get_config("smoke_text,init_from.autoencoder=/unused")
+    source = run.data.open_source(config.data, "train")
+    experiment = types.SimpleNamespace(task=LDMTask(config, source.spec, {"autoencoder": IdentityFirstStage()}), train_source=source)
+    with pytest.raises(ConfigError, match="samples from caption, which --mode sample cannot give yet: call task.sample"):
+        run.sample_conditions(config, experiment)
