@@ -44,7 +44,7 @@ def _ldm_base() -> ml_collections.ConfigDict:
     return c
 
 
-def _smoke(conditioning: str, attention: tuple[int, ...] = (4,), **data: object) -> ml_collections.ConfigDict:
+def _smoke(conditioning: str, attention: tuple[int, ...] = (8,), **data: object) -> ml_collections.ConfigDict:
     c = _ldm_base()
     c.model.attention_resolutions = attention
     c.ldm.conditioning = conditioning
@@ -52,7 +52,7 @@ def _smoke(conditioning: str, attention: tuple[int, ...] = (4,), **data: object)
     c.ldm.context_dim = 16
     c.ldm.text_depth = 1
     c.model.channels = 16
-    c.model.channel_mults = (1, 2)
+    c.model.channel_mults = (1,)  # one level at the latents' size: the fewest blocks to compile
     c.model.attention_heads = 2
     c.diffusion.num_steps = 50
     c.data.name = "mnist5k"
@@ -76,8 +76,8 @@ def _smoke(conditioning: str, attention: tuple[int, ...] = (4,), **data: object)
 PRESETS: dict[str, common.Preset] = {
     "smoke_none": lambda: _smoke("none"),
     "smoke_class": lambda: _smoke("class"),
-    "smoke_text": lambda: _smoke("text", (6,), name="captioned_mnist5k", image_size=0),  # 48x48 -> 12x12 latents
-    "smoke_layout": lambda: _smoke("layout", (8,), name="layout_mnist5k", image_size=0),  # 64x64 -> 16x16 latents
+    "smoke_text": lambda: _smoke("text", (12,), name="captioned_mnist5k", image_size=0),  # 48x48 -> 12x12 latents
+    "smoke_layout": lambda: _smoke("layout", (16,), name="layout_mnist5k", image_size=0),  # 64x64 -> 16x16 latents
     "smoke_super_resolution": lambda: _smoke("super_resolution", pair="downsample4"),
     "smoke_inpainting": lambda: _smoke("inpainting", pair="masked"),
 }

@@ -150,12 +150,13 @@ class IdentityFirstStage:
 
 
 def test_with_an_identity_first_stage_latent_diffusion_is_the_pixel_space_ddpm(first_stage):
-    pixel = ddpm_config("smoke", **{"data.image_size": 32, "model.attention_resolutions": (16,), "sample.clip_x0": False})
+    pixel = ddpm_config("smoke", **{"data.image_size": 32, "model.channel_mults": (1,), "model.attention_resolutions": (),
+                                    "sample.clip_x0": False})
     spec = run.data.open_source(pixel.data, "train").spec
     ddpm = DDPMTask(pixel, spec)
     latent_config = ldm_config("smoke_none", first_stage, **{
         "model.channels": pixel.model.channels, "model.channel_mults": pixel.model.channel_mults,
-        "model.attention_resolutions": (16,), "diffusion.num_steps": pixel.diffusion.num_steps, "sample.steps": pixel.sample.steps,
+        "model.attention_resolutions": (), "diffusion.num_steps": pixel.diffusion.num_steps, "sample.steps": pixel.sample.steps,
     })
     ldm = LDMTask(latent_config, spec, {"autoencoder": IdentityFirstStage()})
     params = opened_gates({"unet": ddpm.create_state(jax.random.PRNGKey(3)).params["denoiser"]})["unet"]
