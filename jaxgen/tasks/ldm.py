@@ -132,32 +132,40 @@ class LDMTask:
         """z = scale_factor E(x) of float images in [-1, 1] (a posterior sample given `rng`)."""
         return self.scale * jax.lax.stop_gradient(self.stage1.encode(frozen, images, rng))
 
-    def denoise(self, params: Any, frozen: Any, z: jax.Array, t: jax.Array, cond: Cond, train: bool = False,
-                rng: jax.Array | None = None) -> jax.Array:
-        """eps_theta(z_t, t, tau_theta(y)) (or x_0 / v) for a batch of conditions `cond`."""
-        inputs, context, grounding = z, None, None
+    def encode_conditions(self, params: Any, frozen: Any, cond: Cond) -> Cond:
+        """What the UNet reads of a batch of conditions, computed once per batch (not once per denoising step):
+        tau_theta(y) as `context` (class, text) or `grounding` (layout) tokens, or the `concat` channels at the
+        latents' size (the low-resolution image; scale_factor E(masked image) and the known-pixel mask)."""
         if self.conditioning == "class":
-            context = self.conditioner.apply({"params": params["conditioner"]}, cond["label"])
-        elif self.conditioning == "text":
-            context = self.conditioner.apply({"params": params["conditioner"]}, cond["caption"])
-        elif self.conditioning == "layout":
-            grounding = self.conditioner.apply({"params": params["conditioner"]}, cond["boxes"], cond["box_labels"])
-        elif self.conditioning == "super_resolution":
-            inputs = jnp.concatenate([z, cond["source"].astype(z.dtype)], axis=-1)
-        elif self.conditioning == "inpainting":
-            mask = jax.image.resize(cond["known"].astype(z.dtype), z.shape[:3] + (1,), "linear")
-            inputs = jnp.concatenate([z, self.latents(frozen, cond["source"]), mask], axis=-1)
+            return {"context": self.conditioner.apply({"params": params["conditioner"]}, cond["label"])}
+        if self.conditioning == "text":
+            return {"context": self.conditioner.apply({"params": params["conditioner"]}, cond["caption"])}
+        if self.conditioning == "layout":
+            return {"grounding": self.conditioner.apply({"params": params["conditioner"]}, cond["boxes"], cond["box_labels"])}
+        if self.conditioning == "super_resolution":
+            return {"concat": cond["source"]}
+        if self.conditioning == "inpainting":
+            z = self.latents(frozen, cond["source"])
+            known = jax.image.resize(cond["known"].astype(z.dtype), z.shape[:3] + (1,), "linear")
+            return {"concat": jnp.concatenate([z, known], axis=-1)}
+        return {}
+
+    def denoise(self, params: Any, z: jax.Array, t: jax.Array, encoded: Cond, train: bool = False,
+                rng: jax.Array | None = None) -> jax.Array:
+        """eps_theta(z_t, t, tau_theta(y)) (or x_0 / v) given `encode_conditions`' output."""
+        inputs = z if "concat" not in encoded else jnp.concatenate([z, encoded["concat"].astype(z.dtype)], axis=-1)
         rngs = {"dropout": rng} if rng is not None else {}
-        return self.net.apply({"params": params["unet"]}, inputs, t, train=train, context=context, grounding=grounding, rngs=rngs)
+        return self.net.apply({"params": params["unet"]}, inputs, t, train=train, context=encoded.get("context"),
+                              grounding=encoded.get("grounding"), rngs=rngs)
 
     def guided_denoiser(self, params: Any, frozen: Any, cond: Cond) -> losses.DenoiseFn:
         """(z_t, t) -> the model output for `cond`, guided with w = sample.guidance_scale against the null
-        conditions (w = 0: the conditional model; w = -1: the unconditional one)."""
-
-        def conditional(z: jax.Array, t: jax.Array, c: Cond) -> jax.Array:
-            return self.denoise(params, frozen, z, t, c)
-
-        return samplers.classifier_free_guidance(conditional, cond, self.null_conditions(cond), self.config.sample.guidance_scale)
+        conditions (w = 0: the conditional model; w = -1: the unconditional one); both encoded once."""
+        encoded = self.encode_conditions(params, frozen, cond)
+        null = self.encode_conditions(params, frozen, self.null_conditions(cond))
+        return samplers.classifier_free_guidance(
+            lambda z, t, e: self.denoise(params, z, t, e), encoded, null, self.config.sample.guidance_scale
+        )
 
     def batch_conditions(self, batch: Batch) -> Cond:
         """The conditions of a data batch, images in the model's space ([-1, 1]) and masks in {0, 1}."""
@@ -206,7 +214,8 @@ class LDMTask:
         cond = self._dropped(self.batch_conditions(batch), k_cond)
 
         def loss_fn(params: Any) -> jax.Array:
-            return jnp.mean(losses.simple_loss(self.denoise(params, frozen, zt, t, cond, True, k_drop), target))
+            out = self.denoise(params, zt, t, self.encode_conditions(params, frozen, cond), True, k_drop)
+            return jnp.mean(losses.simple_loss(out, target))
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params["denoiser"])
         return state.apply_gradients("denoiser", grads), {"loss": loss, "grad_norm": optax.global_norm(grads)}
@@ -253,7 +262,8 @@ class LDMTask:
         z0 = self.latents(frozen, to_model_input(batch["image"], "scale11"))
         t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
         eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
-        out = self.denoise(params["denoiser"], frozen, process.q_sample(self.schedule, z0, t, eps), t, self.batch_conditions(batch))
+        encoded = self.encode_conditions(params["denoiser"], frozen, self.batch_conditions(batch))
+        out = self.denoise(params["denoiser"], process.q_sample(self.schedule, z0, t, eps), t, encoded)
         target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
         return {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask)}
 

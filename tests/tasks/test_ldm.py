@@ -74,7 +74,7 @@ def test_each_conditioning_reaches_the_denoiser(first_stage, preset):
     chex.assert_shape(z, (2,) + task.latent_shape)
     t = jnp.array([3, 30])
     cond = task.batch_conditions(batch)
-    denoise = jax.jit(task.denoise)
+    denoise = jax.jit(lambda p, f, z, t, c: task.denoise(p, z, t, task.encode_conditions(p, f, c)))
     out = denoise(params, frozen, z, t, cond)
     chex.assert_shape(out, z.shape)
     if preset != "smoke_none":
@@ -128,7 +128,7 @@ def test_guidance_mixes_the_conditional_and_null_class_outputs(first_stage, tmp_
     frozen, params = state.frozen["autoencoder"], opened_gates(state.params["denoiser"])
     z, t, labels = jax.random.normal(jax.random.PRNGKey(2), (2,) + task.latent_shape), jnp.array([5, 25]), jnp.array([1, 4])
     assert task.null_conditions({"label": labels})["label"].tolist() == [10, 10]
-    denoise = jax.jit(task.denoise)
+    denoise = jax.jit(lambda p, f, z, t, c: task.denoise(p, z, t, task.encode_conditions(p, f, c)))
     conditional = denoise(params, frozen, z, t, {"label": labels})
     unconditional = denoise(params, frozen, z, t, {"label": jnp.full((2,), 10)})
     guided = jax.jit(lambda p, f, z, t, c: task.guided_denoiser(p, f, c)(z, t))(params, frozen, z, t, {"label": labels})
