@@ -23,15 +23,15 @@ from jaxgen.eval import features, sample_quality
 from jaxgen.eval.features import FeatureNetwork, params_digest
 from jaxgen.eval.probe import probe_accuracy
 from jaxgen.run_config import read_saved, reload_config
-from jaxgen.validation import parse_source
 from jaxgen.train import loop
 from jaxgen.train.checkpoint import Checkpointer, check_writable
 from jaxgen.train.evaluation import evaluate_task
 from jaxgen.train.images import save_grid, to_uint8
 from jaxgen.train.metrics import MetricWriter
-from jaxgen.train.sharding import ShardingRules
 from jaxgen.train.runtime import enable_compilation_cache
+from jaxgen.train.sharding import ShardingRules
 from jaxgen.train.state import StepFn, TrainState
+from jaxgen.validation import parse_source
 
 MODES = ("train", "sample", "eval")
 
@@ -94,8 +94,8 @@ def build_experiment(
     workdir = pathlib.Path(workdir)
     if not read_only:
         check_writable(workdir)
-    mesh_keys = config.get("mesh")  # a run saved before the keys existed is replicated
-    mesh = parallel.make_mesh(devices, mesh_keys.fsdp, mesh_keys.tensor) if mesh_keys else parallel.make_mesh(devices)
+    mesh_keys = config.get("mesh", {})  # a run saved before the keys existed is replicated
+    mesh = parallel.make_mesh(devices, mesh_keys.get("fsdp", 1), mesh_keys.get("tensor", 1))
     parallel.check_batch_divisible(config.data.batch_size, mesh)
     parallel.check_batch_divisible(config.data.eval_batch_size, mesh, "data.eval_batch_size")
     train_source = data.open_source(config.data, "train")
@@ -105,8 +105,7 @@ def build_experiment(
     if hasattr(task, "frozen_weights"):  # fixed weights from files (contract.WithFrozenWeights)
         frozen.update({name: loop.FrozenPart(params, record) for name, (params, record) in task.frozen_weights().items()})
     checkpointer = Checkpointer(workdir, config.train.keep_checkpoints, read_only=read_only)
-    rules = ShardingRules.from_config(config) if mesh_keys else ShardingRules()
-    return loop.Experiment(config, workdir, mesh, train_source, test_source, task, checkpointer, frozen, rules)
+    return loop.Experiment(config, workdir, mesh, train_source, test_source, task, checkpointer, frozen, ShardingRules.from_config(config))
 
 
 def train(

@@ -50,7 +50,6 @@ class Experiment:
     task: Task
     checkpointer: Checkpointer
     frozen: dict[str, FrozenPart] = dataclasses.field(default_factory=dict)
-
     rules: ShardingRules = dataclasses.field(default_factory=ShardingRules)
 
     def shardings(self, tree: Any, prefix: str = "") -> Any:

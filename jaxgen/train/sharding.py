@@ -53,8 +53,11 @@ class ShardingRules:
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "ShardingRules":
-        """The `mesh` keys of `config`, checked: each rule a (regex, spec) pair, each name known."""
-        mesh = config.mesh
+        """The `mesh` keys of `config`, checked: each rule a (regex, spec) pair, each name known. A config
+        saved before the keys existed gets the defaults (every leaf replicated unless mesh.fsdp > 1)."""
+        mesh = config.get("mesh")
+        if mesh is None:
+            return cls()
         rules = cls(tuple(tuple(rule) for rule in mesh.param_rules), tuple(tuple(pair) for pair in mesh.logical_axes), mesh.min_shard_size)
         for pair in rules.logical_axes:
             if len(pair) != 2 or pair[1] not in parallel.MESH_AXES:
