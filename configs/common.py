@@ -34,7 +34,7 @@ def base_config() -> ml_collections.ConfigDict:
     # An in-memory training set up to this size is copied to every device once and each batch is gathered
     # there from its indices, so the host only sends indices (0: always send the rows).
     c.data.on_device_max_mb = 512
-    c.data.pair = ""  # "" | edges | grey | downsample4 | masked: adds an aligned `source` made from each image
+    c.data.pair = ""  # "" | edges | grey | downsample4 | masked[_boxes|_strokes|_random]: an aligned `source` made from each image
     c.data.second = ""  # a second dataset, shuffled on its own, as features second_* (unpaired training)
 
     c.optim = ml_collections.ConfigDict()
@@ -83,6 +83,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.sample.batch_size = 0  # --mode sample: images per compiled call; 0 -> min(sample.num, data.eval_batch_size)
     c.sample.labels = ()  # --mode sample: one sample per class label given, e.g. (3, 3, 7)
     c.sample.input_dir = ""  # --mode sample: a folder of input images for families that sample from one
+    c.sample.prompts = ()  # --mode sample: one sample per prompt (text-conditional families)
+    c.sample.layouts = ()  # --mode sample: one sample per layout "LABEL@x0,y0,x1,y1;..." (boxes in [0, 1])
+    c.sample.mask_dir = ""  # --mode sample, inpainting: masks named as the input_dir images, white = fill in
+    c.sample.mask = ""  # --mode sample, inpainting without mask_dir: centre | boxes | strokes | random
 
     c.eval = ml_collections.ConfigDict()
     c.eval.num_examples = 0  # 0 evaluates the whole test split

@@ -17,7 +17,7 @@ import tqdm
 from PIL import Image
 
 from jaxgen import data, parallel, tasks
-from jaxgen.data.folder import image_files, read_images
+from jaxgen.data.sample_inputs import given_conditions
 from jaxgen.errors import ConfigError, RunNotFoundError
 from jaxgen.eval import features, sample_quality
 from jaxgen.eval.features import FeatureNetwork, params_digest
@@ -228,40 +228,11 @@ def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[di
     )
 
 
-def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experiment) -> dict[str, jax.Array]:
-    """The conditions `--mode sample` passes: `sample.labels` as `label`, `sample.input_dir`'s images as the
-    family's (first) image condition; a condition the family needs and the config does not give is an error,
-    which says how to give it or that --mode sample cannot yet (prompts, boxes, inpainting masks)."""
-    s, task, spec = config.sample, experiment.task, experiment.train_source.spec
-    cond: dict[str, jax.Array] = {}
-    if s.get("labels", ()):
-        if not spec.num_classes:
-            raise ConfigError(f"sample.labels needs a dataset with classes; data.name='{spec.name}' has none")
-        labels = np.asarray(s.labels, np.int32)
-        if labels.min() < 0 or labels.max() >= spec.num_classes:
-            raise ConfigError(f"sample.labels must lie in [0, {spec.num_classes}), got {tuple(s.labels)}")
-        cond["label"] = jnp.asarray(labels)
-    image_conditions = [k for k in task.conditions if len(spec.shape(k)) == 3]  # (H, W, C) features
-    if s.get("input_dir", ""):
-        if not image_conditions:
-            raise ConfigError(f"sample.input_dir gives input images, and the {config.task} family samples from none")
-        shape = spec.shape(image_conditions[0])
-        folder = pathlib.Path(s.input_dir).expanduser()
-        if not folder.is_dir():
-            raise RunNotFoundError(f"sample.input_dir={folder} is not a folder")
-        images = read_images(image_files(folder), shape[0])
-        if images.shape[-1] != shape[-1]:
-            raise ConfigError(f"the images in sample.input_dir have {images.shape[-1]} channels; the model reads {shape[-1]}")
-        cond[image_conditions[0]] = jnp.asarray(images)
-    missing = [k for k in task.conditions if k not in cond]
-    if missing and all(k in image_conditions[:1] for k in missing):
-        raise ConfigError(f"the {config.task} family samples from {', '.join(missing)}: set sample.input_dir (or sample.labels)")
-    if missing:
-        raise ConfigError(
-            f"the {config.task} family samples from {', '.join(missing)}, which --mode sample cannot give yet: call "
-            "task.sample(params, rng, num, cond={...}) from Python on run.load_run(workdir)"
-        )
-    return cond
+def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experiment) -> dict[str, np.ndarray]:
+    """The conditions `--mode sample` passes, from the config's sample.* keys (labels, prompts, layouts,
+    input images and masks: `data/sample_inputs.py`); a condition the family needs and the config does not
+    give is one error naming the key that gives it."""
+    return given_conditions(config.sample, experiment.train_source.spec, tuple(experiment.task.conditions), config.task)
 
 
 def sample_batch_size(config: ml_collections.ConfigDict, num: int, mesh_size: int) -> int:
@@ -285,7 +256,7 @@ def sample(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> np
     (`000000.png`, ... -- what clean-fid, torch-fidelity and pytorch-fid read), `samples.npz` (all images
     as uint8, the step and the conditions) and `grid.png`. Returns the images, float32 in [0, 1]."""
     experiment, state = restored(config, workdir)
-    cond = {k: np.asarray(v) for k, v in sample_conditions(config, experiment).items()}
+    cond = sample_conditions(config, experiment)
     num = len(next(iter(cond.values()))) if cond else config.sample.num
     batch = sample_batch_size(config, num, experiment.mesh.size)
     step, seed = int(state.step), config.sample.seed

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from jaxgen.data.masks import MASKS, inpainting_mask
 from jaxgen.data.sources import DatasetSpec, Feature, Source
 from jaxgen.errors import DataError
 
@@ -48,35 +49,41 @@ def downsample4(images: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def centre_mask(shape: tuple[int, ...]) -> np.ndarray:
-    """1 where pixels are known, 0 on the centre square of half the side: (H, W, 1) uint8."""
-    h, w = shape[:2]
-    mask = np.ones((h, w, 1), np.uint8)
-    mask[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2] = 0
-    return mask
+MASK_SEED = 2024
 
 
-# data.pair -> (the source image from the batch, the features it adds besides `source`)
-PAIRINGS: dict[str, Callable[[np.ndarray], Batch]] = {
-    "edges": lambda images: {"source": edges(images)},
-    "grey": lambda images: {"source": luma(images)},
-    "downsample4": lambda images: {"source": downsample4(images)},
-    "masked": lambda images: {
-        "source": images * centre_mask(images.shape[1:]),
-        "known": np.broadcast_to(centre_mask(images.shape[1:]), images.shape[:3] + (1,)).copy(),
-    },
+def masked(kind: str) -> Callable[[np.ndarray, np.ndarray, bool], Batch]:
+    """The pairing that hides the pixels of an inpainting mask of `kind` (masks.py): `known` (1 where a pixel
+    is known) and `source`, the image with the unknown pixels zeroed. A row's mask is drawn from its stream
+    place in training (new masks each epoch) and from its index in evaluation (the same mask each time)."""
+
+    def pair(images: np.ndarray, rows: np.ndarray, in_stream: bool) -> Batch:
+        h, w = images.shape[1:3]
+        known = np.stack([inpainting_mask(kind, np.random.default_rng([MASK_SEED, int(in_stream), int(r)]), h, w) for r in rows])
+        return {"source": images * known, "known": known}
+
+    return pair
+
+
+# data.pair -> (images, row ids, whether the ids are stream places) -> the features it adds
+PAIRINGS: dict[str, Callable[[np.ndarray, np.ndarray, bool], Batch]] = {
+    "edges": lambda images, rows, in_stream: {"source": edges(images)},
+    "grey": lambda images, rows, in_stream: {"source": luma(images)},
+    "downsample4": lambda images, rows, in_stream: {"source": downsample4(images)},
+    "masked": masked("centre"),
+    **{f"masked_{kind}": masked(kind) for kind in MASKS if kind != "centre"},
 }
 
 
 class PairedSource:
-    """`image` (the target) with an aligned `source` computed from it by `data.pair` (and `mask` for
-    'masked'): edges -> digit, grey -> colour, 4x down-sampled -> full resolution, masked -> whole."""
+    """`image` (the target) with an aligned `source` computed from it by `data.pair` (and `known` for the
+    masked pairings): edges -> digit, grey -> colour, 4x down-sampled -> full resolution, masked -> whole."""
 
     def __init__(self, base: Source, pairing: str):
         if pairing not in PAIRINGS:
             raise DataError(f"unknown data.pair '{pairing}'; choose one of: {', '.join(PAIRINGS)}")
         self._base, self._pair = base, PAIRINGS[pairing]
-        added = self._pair(base.spec.example_batch(1)["image"])
+        added = self._pair(base.spec.example_batch(1)["image"], np.zeros(1, np.int64), False)
         self.spec = base.spec.with_features(**{k: Feature(v.shape[1:], str(v.dtype)) for k, v in added.items()})
 
     def __len__(self) -> int:
@@ -84,7 +91,8 @@ class PairedSource:
 
     def read(self, indices: np.ndarray, ordinals: np.ndarray | None = None) -> Batch:
         batch = self._base.read(indices, ordinals)
-        return {**batch, **self._pair(batch["image"])}
+        rows = indices if ordinals is None else ordinals
+        return {**batch, **self._pair(batch["image"], np.asarray(rows), ordinals is not None)}
 
 
 class UnpairedSource:

@@ -44,7 +44,7 @@ CONDITIONINGS = ("none", "class", "text", "layout", "super_resolution", "inpaint
 # conditioning -> the features of a batch it reads (and `sample` needs, but for class, which cycles labels)
 FEATURES = {"none": (), "class": ("label",), "text": ("caption",), "layout": ("boxes", "box_labels"),
             "super_resolution": ("source",), "inpainting": ("source", "known")}
-PAIRS = {"super_resolution": "downsample4", "inpainting": "masked"}
+PAIRS = {"super_resolution": ("downsample4",), "inpainting": ("masked", "masked_boxes", "masked_strokes", "masked_random")}
 GUIDED = ("class", "text", "layout")  # conditions with a null value: dropped in training, guided in sampling
 
 
@@ -59,8 +59,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for key in ("ldm.context_dim", "ldm.text_depth", "ldm.text_heads", "model.attention_heads"):
         check_positive(config, key)
     if l.conditioning in PAIRS:
-        check(config.data.pair == PAIRS[l.conditioning],
-              f"ldm.conditioning='{l.conditioning}' reads data.pair='{PAIRS[l.conditioning]}' (got '{config.data.pair}')")
+        check(config.data.pair in PAIRS[l.conditioning],
+              f"ldm.conditioning='{l.conditioning}' reads data.pair in {PAIRS[l.conditioning]} (got '{config.data.pair}')")
     check(l.conditioning in GUIDED or config.sample.guidance_scale == 0.0,
           f"sample.guidance_scale needs a condition with a null value: ldm.conditioning in {', '.join(GUIDED)}")
 
@@ -222,7 +222,8 @@ class LDMTask:
 
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """`num` images in [0, 1]: latents from `sample.sampler`, guided by w = sample.guidance_scale, decoded
-        by the first stage. `cond` holds the conditions' batched features (class labels cycle when absent)."""
+        by the first stage (inpainting: the known pixels then pasted back exactly). `cond` holds the
+        conditions' batched features (class labels cycle when absent)."""
         check_sample_count(num)
         cond = dict(cond or {})
         if self.conditioning == "class":
@@ -240,7 +241,11 @@ class LDMTask:
             z = samplers.ddpm_sample(denoise, self.schedule, rng, shape, self.parameterisation, s.variance, s.clip_x0)
         else:
             z = samplers.ddim_sample(denoise, self.schedule, rng, shape, s.steps, s.eta, self.parameterisation, s.clip_x0)
-        return jnp.clip((self.stage1.decode(frozen, z / self.scale) + 1.0) / 2.0, 0.0, 1.0)
+        images = jnp.clip((self.stage1.decode(frozen, z / self.scale) + 1.0) / 2.0, 0.0, 1.0)
+        if self.conditioning == "inpainting":  # the known pixels as given, as LDM's inpainting script pastes them
+            known = cond["known"].astype(images.dtype)
+            images = known * (cond["source"] + 1.0) / 2.0 + (1.0 - known) * images
+        return images
 
     def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures:
         """Samples (one row per class when class-conditional), and for the other conditions each held-out

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from configs import ldm as ldm_configs
 from jaxgen import run, tasks
@@ -169,7 +170,7 @@ def test_with_an_identity_first_stage_latent_diffusion_is_the_pixel_space_ddpm(f
 def test_config_errors_name_the_key(first_stage, tmp_path):
     with pytest.raises(ConfigError, match="init_from.autoencoder' must name"):
         tasks.validate(ldm_configs.get_config("smoke_class"))
-    with pytest.raises(ConfigError, match="reads data.pair='downsample4'"):
+    with pytest.raises(ConfigError, match=r"reads data.pair in \('downsample4',\)"):
         tasks.validate(ldm_configs.get_config("smoke_super_resolution,data.pair=,init_from.autoencoder=/x"))
     with pytest.raises(ConfigError, match="ldm.scale_factor=0 reads the first stage's scale_factor from .*eval.json"):
         run.build_experiment(ldm_config("smoke_class", first_stage, **{"ldm.scale_factor": 0.0}), tmp_path)
@@ -177,9 +178,41 @@ def test_config_errors_name_the_key(first_stage, tmp_path):
         run.build_experiment(ldm_config("smoke_class", first_stage, **{"data.name": "photos32", "data.image_size": 0}), tmp_path)
 
 
-def test_sample_mode_says_which_conditions_it_cannot_give_yet():
-    config = ldm_configs.get_config("smoke_text,init_from.autoencoder=/unused")
+def text_or_layout_experiment(config):
     source = run.data.open_source(config.data, "train")
-    experiment = types.SimpleNamespace(task=LDMTask(config, source.spec, {"autoencoder": IdentityFirstStage()}), train_source=source)
-    with pytest.raises(ConfigError, match="samples from caption, which --mode sample cannot give yet: call task.sample"):
-        run.sample_conditions(config, experiment)
+    return types.SimpleNamespace(task=LDMTask(config, source.spec, {"autoencoder": IdentityFirstStage()}), train_source=source)
+
+
+def test_sample_mode_reads_prompts_and_layouts_for_the_family():
+    for preset, keys, expected in (("smoke_text", {"sample.prompts": ("a thin one", "a large two")}, {"caption": (2, 64)}),
+                                   ("smoke_layout", {"sample.layouts": ("1@0.1,0.1,0.4,0.4",)}, {"boxes": (1, 3, 4), "box_labels": (1, 3)})):
+        config = make_config(ldm_configs, preset, **{"init_from.autoencoder": "/unused", **keys})
+        conditions = run.sample_conditions(config, text_or_layout_experiment(config))
+        assert {k: v.shape for k, v in conditions.items()} == expected
+    config = ldm_configs.get_config("smoke_text,init_from.autoencoder=/unused")
+    with pytest.raises(ConfigError, match="the ldm family samples from caption: set sample.prompts"):
+        run.sample_conditions(config, text_or_layout_experiment(config))
+
+
+def test_inpainting_from_a_folder_keeps_the_known_pixels_exactly(first_stage, tmp_path):
+    """`--mode sample` on the user's images and masks: the decoded sample fills the holes, and every known
+    pixel is the input's (pasted back after decoding, as LDM's inpainting script does)."""
+    config = ldm_config("smoke_inpainting", first_stage)
+    experiment = run.build_experiment(config, tmp_path / "run", devices=jax.devices()[:1])
+    experiment.save(0, experiment.init_state(), 0)
+    experiment.checkpointer.close()
+    run.save_json(tmp_path / "run" / "config.json", config.to_dict())
+    images = experiment.test_source.read(np.arange(2))["image"]
+    hole = np.zeros((32, 32), np.uint8)
+    hole[4:20, 10:30] = 255
+    for i, image in enumerate(images):
+        for folder, picture in (("in", image[..., 0]), ("masks", hole)):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(picture).save(tmp_path / folder / f"{i}.png")
+    samples = run.main(None, tmp_path / "run", "sample", overrides=[f"sample.input_dir={tmp_path / 'in'}",
+                                                                 f"sample.mask_dir={tmp_path / 'masks'}"])
+    known = hole < 128
+    np.testing.assert_allclose(samples[:, known], images[:, known] / 255.0, atol=1e-6)
+    assert float(np.abs(samples[:, ~known] - images[:, ~known] / 255.0).max()) > 0.05  # the hole is drawn, not copied
+    written = np.load(next((tmp_path / "run" / "samples").iterdir()) / "samples.npz")
+    np.testing.assert_array_equal(written["cond_known"][..., 0], np.broadcast_to(known, (2, 32, 32)))
