@@ -68,6 +68,7 @@ class Critic(nn.Module):
 
 class PairedTestTask:
     conditions = ("source",)
+    num_classes = 0
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Task]):
         if "judge" not in frozen:

@@ -152,15 +152,25 @@ def compare(
     return out
 
 
+def with_class_labels(conditions: CondBatches | None, batch: int, num_classes: int) -> CondBatches:
+    """Each batch's conditions with `label` = 0, 1, ..., K-1, 0, ... (the classes in equal shares)."""
+    labels = jnp.asarray(np.arange(batch) % num_classes, jnp.int32)
+    while True:
+        yield {**(next(conditions) if conditions is not None else {}), "label": labels}
+
+
 def evaluate_samples(
     config: ml_collections.ConfigDict, network: FeatureNetwork, mesh: Mesh, sample_fn: SampleFn, params: Any,
     real_batches: Callable[[int], ImageBatches], conditions: Callable[[int], CondBatches] | None = None,
+    num_classes: int = 0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sample-quality numbers of `params` under `config.eval` and the protocol that produced them.
 
     `real_batches(batch_size)` yields the reference images (eval.reference_split, eval.num_reference,
     spread over the split); `conditions(batch_size)`, for families whose samples need an input, yields
-    held-out conditions for each batch of samples.
+    held-out conditions for each batch of samples. A class-conditional sampler (`num_classes` K > 0) is
+    given every class in equal shares, and the classifier's agreement with them is reported as
+    `conditional_accuracy`.
     """
     e = config.eval
     start = time.perf_counter()
@@ -186,12 +196,15 @@ def evaluate_samples(
     real, _ = reference_features(
         network, mesh, lambda: with_bar(real_batches(batch), f"{network.name}: reference features", e.num_reference), key, cache
     )
-    fake_batches = sample_batches(
-        sample_fn, params, jax.random.PRNGKey(config.sample.seed), e.num_samples, batch, mesh,
-        None if conditions is None else conditions(batch),
-    )
+    sample_conditions = None if conditions is None else conditions(batch)
+    if num_classes:
+        sample_conditions = with_class_labels(sample_conditions, batch, num_classes)
+    fake_batches = sample_batches(sample_fn, params, jax.random.PRNGKey(config.sample.seed), e.num_samples, batch, mesh, sample_conditions)
     fake, fake_logits = featurize(network, mesh, with_bar(fake_batches, f"{network.name}: samples", e.num_samples))
     metrics = compare(network, real, fake, fake_logits, protocol)
+    if num_classes and fake_logits is not None and network.num_classes == num_classes:
+        labels = np.tile(np.arange(batch) % num_classes, math.ceil(e.num_samples / batch))[: e.num_samples]
+        metrics["conditional_accuracy"] = feature_metrics.conditional_accuracy(fake_logits, labels)
     record = {
         **dataclasses.asdict(protocol),
         "num_reference": int(len(real)),

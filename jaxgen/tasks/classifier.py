@@ -59,6 +59,7 @@ class ClassifierTask:
     """Classifier family (one part, `model`): the Task contract plus `feature_network(params, record)`."""
 
     conditions = ()
+    num_classes = 0  # not a class-conditional sampler
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):
         if spec.num_classes == 0:

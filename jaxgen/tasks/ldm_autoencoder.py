@@ -83,6 +83,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 class LDMAutoencoderTask:
     conditions = ("image",)
+    num_classes = 0  # not a class-conditional sampler
     picture_captions = {"reconstructions": ("original", "reconstruction")}
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Task]):

@@ -72,6 +72,7 @@ class VAETask:
     """
 
     conditions = ()
+    num_classes = 0  # not a class-conditional sampler
     picture_captions = {"reconstructions": ("original", "reconstruction")}
 
     def __init__(self, config: ml_collections.ConfigDict, spec: DatasetSpec):

@@ -30,6 +30,7 @@ class Task(Protocol):
 
     config: ml_collections.ConfigDict
     conditions: tuple[str, ...]
+    num_classes: int  # K when `sample` takes an optional `label` (class-conditional), else 0
 
     def create_state(self, rng: jax.Array) -> TrainState:
         """The state's trained parts and model state (shapes from the dataset spec); the experiment adds

@@ -157,3 +157,29 @@ def test_eval_with_inception_features(trained_pair):
     identity = report["protocol"]["sample_quality"]["feature_network"]
     assert identity["weights_sha1"] == "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
     chex.assert_type(m["kid"], float)
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_class_conditional_samples_are_given_every_class_and_scored_on_following_it(tmp_path, follows):
+    """A sampler drawing a bright image for label 0 and a dark one for label 1 (the toy classifier's two
+    classes) follows its condition: accuracy 1; the same sampler with the labels swapped: 0."""
+    config = vae_config("smoke", **{"eval.num_samples": 20, "eval.num_reference": 8, "eval.kid_subsets": 2,
+                                    "eval.kid_subset_size": 4, "eval.cache_dir": str(tmp_path), "data.eval_batch_size": 8})
+    seen = []
+
+    def sample_fn(params, rng, num, cond):
+        sign = jnp.where(cond["label"] == 0, 1.0, -1.0) * (1.0 if follows else -1.0)
+        return jnp.broadcast_to(sign[:, None, None, None], (num, 4, 4, 1)) * jax.random.uniform(rng, (num, 1, 1, 1), minval=0.5)
+
+    def real_batches(batch):
+        yield jnp.ones((batch, 4, 4, 1)), np.ones(batch)
+
+    def conditions(batch):
+        while True:
+            seen.append(batch)
+            yield {}
+
+    metrics, _ = sample_quality.evaluate_samples(config, toy_network(), parallel.make_mesh(), sample_fn, jnp.float32(0.0),
+                                                 real_batches, conditions, num_classes=2)
+    assert metrics["conditional_accuracy"] == (1.0 if follows else 0.0)
+    assert metrics["class_histogram"] == [10, 10] and len(seen) == 3  # 20 samples in batches of 8, both classes alike
