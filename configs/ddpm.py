@@ -47,7 +47,7 @@ def _ddpm_base() -> ml_collections.ConfigDict:
     c.model.label_dropout = 0.1  # probability of the null class in training (classifier-free guidance)
 
     c.diffusion = ml_collections.ConfigDict()
-    c.diffusion.schedule = "linear"  # linear | cosine
+    c.diffusion.schedule = "linear"  # linear | cosine | scaled_linear (LDM's: sqrt(beta) linear)
     c.diffusion.num_steps = 1000
     c.diffusion.beta_start = 1e-4
     c.diffusion.beta_end = 0.02

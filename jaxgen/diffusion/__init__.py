@@ -3,6 +3,6 @@ losses and the variational bound, and the samplers as pure `lax.scan` functions.
 
 Importable without any training code: nothing here imports jaxgen.train or jaxgen.tasks.
 """
-from jaxgen.diffusion.schedules import Schedule, cosine_schedule, from_betas, linear_schedule
+from jaxgen.diffusion.schedules import Schedule, cosine_schedule, from_betas, linear_schedule, scaled_linear_schedule
 
-__all__ = ["Schedule", "cosine_schedule", "from_betas", "linear_schedule"]
+__all__ = ["Schedule", "cosine_schedule", "from_betas", "linear_schedule", "scaled_linear_schedule"]

@@ -66,6 +66,12 @@ def linear_schedule(num_steps: int = 1000, beta_start: float = 1e-4, beta_end: f
     return from_betas(np.linspace(beta_start, beta_end, num_steps, dtype=np.float64))
 
 
+def scaled_linear_schedule(num_steps: int = 1000, beta_start: float = 0.0015, beta_end: float = 0.0195) -> Schedule:
+    """Latent diffusion's 'linear' schedule (Rombach et al. 2022, the LDM configs' linear_start/linear_end):
+    sqrt(beta_t) linear from sqrt(beta_start) to sqrt(beta_end), so betas grow quadratically."""
+    return from_betas(np.linspace(math.sqrt(beta_start), math.sqrt(beta_end), num_steps, dtype=np.float64) ** 2)
+
+
 def cosine_schedule(num_steps: int = 1000, offset: float = 0.008, max_beta: float = 0.999) -> Schedule:
     """Nichol & Dhariwal 2021: alpha_bar(t) = f(t) / f(0), f(t) = cos^2(((t / T + s) / (1 + s)) pi / 2),
     betas clipped at `max_beta` to avoid the singularity at t = T."""

@@ -22,7 +22,7 @@ import ml_collections
 import optax
 
 from jaxgen.data import DatasetSpec, to_model_input
-from jaxgen.diffusion import cosine_schedule, linear_schedule, losses, process, samplers
+from jaxgen.diffusion import cosine_schedule, linear_schedule, losses, process, samplers, scaled_linear_schedule
 from jaxgen.diffusion.schedules import Schedule
 from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.unet import UNet
@@ -32,7 +32,7 @@ from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive
 
 Batch = dict[str, jax.Array]
-SCHEDULES = ("linear", "cosine")
+SCHEDULES = ("linear", "cosine", "scaled_linear")
 SAMPLERS = ("ddpm", "ddim")
 PICTURE_TRAJECTORY_FRAMES = 10
 
@@ -71,6 +71,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def make_schedule(d: ml_collections.ConfigDict) -> Schedule:
     if d.schedule == "linear":
         return linear_schedule(d.num_steps, d.beta_start, d.beta_end)
+    if d.schedule == "scaled_linear":
+        return scaled_linear_schedule(d.num_steps, d.beta_start, d.beta_end)
     return cosine_schedule(d.num_steps)
 
 

@@ -7,7 +7,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.diffusion import cosine_schedule, from_betas, linear_schedule, process
+from jaxgen.diffusion import cosine_schedule, from_betas, linear_schedule, process, scaled_linear_schedule
+
+
+def test_scaled_linear_schedule_is_the_ldm_configs():
+    """linear_start 0.0015, linear_end 0.0195 over 1000 steps: beta_t = (sqrt(0.0015) + t / 999 (sqrt(0.0195) -
+    sqrt(0.0015)))^2, e.g. the middle one by hand; alpha_bar_T is the product of the alphas."""
+    s = scaled_linear_schedule()
+    betas = np.asarray(s.betas, np.float64)
+    assert betas[0] == pytest.approx(0.0015, rel=1e-5) and betas[-1] == pytest.approx(0.0195, rel=1e-5)
+    middle = (np.sqrt(0.0015) + 500 / 999 * (np.sqrt(0.0195) - np.sqrt(0.0015))) ** 2
+    assert betas[500] == pytest.approx(middle, rel=1e-5)
+    np.testing.assert_allclose(np.diff(np.sqrt(betas)), (np.sqrt(0.0195) - np.sqrt(0.0015)) / 999, rtol=1e-3)
+    assert float(np.prod(1 - betas)) == pytest.approx(float(s.alpha_bar[-1]), rel=1e-4)
 
 
 def test_linear_schedule_is_ho_et_al():
