@@ -21,6 +21,15 @@ def psnr(a: jax.Array, b: jax.Array, max_val: float = 1.0) -> jax.Array:
     return pix.psnr(a.astype(jnp.float32) / max_val, b.astype(jnp.float32) / max_val)
 
 
+def region_psnr(a: jax.Array, b: jax.Array, region: jax.Array, max_val: float = 1.0) -> jax.Array:
+    """PSNR over the pixels where `region` (B, H, W, 1) is 1 -- an inpainted hole -- per image, (B,): the MSE
+    averaged over those pixels and the channels only; an image without such pixels gives NaN."""
+    a, b = a.astype(jnp.float32) / max_val, b.astype(jnp.float32) / max_val
+    weight = jnp.broadcast_to(region.astype(jnp.float32), a.shape)
+    mse = jnp.sum((a - b) ** 2 * weight, axis=(1, 2, 3)) / jnp.sum(weight, axis=(1, 2, 3))
+    return -10.0 * jnp.log10(mse)
+
+
 def ssim(a: jax.Array, b: jax.Array, max_val: float = 1.0) -> jax.Array:
     """Mean structural similarity per image (Wang et al. 2004), (B,): local statistics from the 11x11
     Gaussian window (population statistics) over the positions where it fits, averaged over those

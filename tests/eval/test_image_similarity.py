@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from jaxgen.eval.image_similarity import psnr, ssim
+from jaxgen.eval.image_similarity import psnr, region_psnr, ssim
 
 
 def test_psnr_hand_computed():
@@ -14,6 +14,16 @@ def test_psnr_hand_computed():
     np.testing.assert_allclose(np.asarray(psnr(a, b)), [20.0, 10 * np.log10(4)], rtol=1e-5)
     assert float(psnr(a * 255, b * 255, max_val=255.0)[0]) == pytest.approx(20.0, rel=1e-5)
     assert np.isinf(np.asarray(psnr(a, a))).all()
+
+
+def test_region_psnr_counts_only_the_region():
+    a = jnp.zeros((2, 4, 4, 3))
+    region = jnp.zeros((2, 4, 4, 1)).at[:, :2].set(1.0)  # the top half
+    b = a.at[:, :2].set(0.1).at[:, 2:].set(0.9)  # error 0.1 in the region (20 dB), 0.9 outside it
+    np.testing.assert_allclose(np.asarray(region_psnr(a, b, region)), [20.0, 20.0], rtol=1e-5)
+    whole = jnp.ones((2, 4, 4, 1))
+    np.testing.assert_allclose(np.asarray(region_psnr(a, b, whole)), np.asarray(psnr(a, b)), rtol=1e-5)
+    assert np.isnan(np.asarray(region_psnr(a, b, jnp.zeros_like(region)))).all()
 
 
 def test_ssim_of_identical_images_is_one_and_constant_images_by_hand():
