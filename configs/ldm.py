@@ -33,6 +33,7 @@ def _ldm_base() -> ml_collections.ConfigDict:
     c.ldm = ml_collections.ConfigDict()
     c.ldm.conditioning = "class"  # none | class | text | layout | super_resolution | inpainting
     c.ldm.scale_factor = 0.0  # 0: the first stage's scale_factor from its eval.json (--mode eval there)
+    c.ldm.objective = "diffusion"  # diffusion | regression: z_0 from the input in one call (concat conditionings)
     c.ldm.cond_dropout = 0.1  # probability of the null condition in training (classifier-free guidance)
     c.ldm.context_dim = 64  # width of tau_theta's tokens
     c.ldm.text_depth = 2
@@ -73,7 +74,124 @@ def _smoke(conditioning: str, attention: tuple[int, ...] = (8,), **data: object)
     return c
 
 
+def _demo(conditioning: str, guidance: float = 0.0, **data: object) -> ml_collections.ConfigDict:
+    """A digits demo on the configs/ldm_autoencoder.py:demo first stage (KL, f = 4, c = 3): 32x32 mnist5k ->
+    8x8x3 latents; a two-level UNet (8x8, 4x4) of width 32 with its (cross-)attention at 4x4."""
+    c = _ldm_base()
+    c.ldm.conditioning = conditioning
+    c.data.name = "mnist5k"
+    c.data.image_size = 32
+    for key, value in data.items():
+        c.data[key] = value
+    c.model.channels = 32
+    c.model.channel_mults = (1, 2)
+    c.model.num_res_blocks = 1
+    c.model.attention_resolutions = (4,)
+    c.model.attention_heads = 4
+    c.diffusion.schedule = "cosine"
+    c.diffusion.parameterisation = "v"
+    c.optim.lr = 1e-3
+    c.optim.warmup_steps = 200
+    c.optim.ema_decay = 0.999
+    c.data.batch_size = 64
+    c.data.eval_batch_size = 250
+    c.train.num_steps = 2500
+    c.train.log_every = 100
+    c.train.checkpoint_every = 500
+    c.train.sample_every = 1250
+    c.sample.guidance_scale = guidance
+    c.eval.num_samples = 5000
+    c.eval.num_reference = 5000
+    return c
+
+
+def _with_objective(c: ml_collections.ConfigDict, objective: str) -> ml_collections.ConfigDict:
+    c.ldm.objective = objective
+    return c
+
+
+def _paper(conditioning: str, channels: int, mults: tuple[int, ...], attention: tuple[int, ...], batch: int,
+           base_lr: float, linear_end: float = 0.0195, **data: object) -> ml_collections.ConfigDict:
+    """A preset with the LDM repository configs' second stage: UNet width, multipliers and attention, 2 res
+    blocks, T = 1000 with the scaled-linear schedule from 0.0015, eps-prediction, AdamW with lr = base lr x
+    batch (the Lightning scaling), EMA 0.9999, VQ first stages read at scale 1."""
+    c = _ldm_base()
+    c.ldm.conditioning = conditioning
+    c.ldm.scale_factor = 1.0
+    c.data.name = "celeb_a"
+    c.data.image_size = 64
+    for key, value in data.items():
+        c.data[key] = value
+    c.model.channels = channels
+    c.model.channel_mults = mults
+    c.model.num_res_blocks = 2
+    c.model.attention_resolutions = attention
+    c.model.mid_attention = True
+    c.diffusion.schedule = "scaled_linear"
+    c.diffusion.beta_start = 0.0015
+    c.diffusion.beta_end = linear_end
+    c.diffusion.parameterisation = "eps"
+    c.optim.name = "adamw"
+    c.optim.weight_decay = 0.01
+    c.optim.lr = base_lr * batch
+    c.optim.ema_decay = 0.9999
+    c.data.batch_size = batch
+    c.data.eval_batch_size = 50
+    c.train.num_steps = 400_000
+    c.train.log_every = 1000
+    c.train.checkpoint_every = 10_000
+    c.train.sample_every = 10_000
+    c.sample.steps = 200
+    c.eval.feature_network = "inception"
+    c.eval.num_samples = 10_000
+    c.eval.num_reference = 10_000
+    c.eval.feature_batch_size = 50
+    return c
+
+
+def ldm4_celeba64() -> ml_collections.ConfigDict:
+    """celebahq-ldm-vq-4: channels 224, mults (1, 2, 3, 4), attention at 1/8, 1/4, 1/2 of the latent side
+    (here 2, 4, 8 of 16), batch 48, base lr 2e-6; the first stage configs/ldm_autoencoder.py:vq_f4."""
+    return _paper("none", 224, (1, 2, 3, 4), (2, 4, 8), 48, 2e-6)
+
+
+def ldm8_cifar10_class() -> ml_collections.ConfigDict:
+    """cin-ldm-vq-f8 (class-conditional ImageNet): channels 256, mults (1, 2, 4), spatial transformers of depth
+    1 at every level (here 8, 4, 2 of 8x8 latents), 32-wide heads at the first level, class tokens of width
+    512 by cross-attention, batch 48, base lr 1e-6; on cifar10 at 64x64 (ImageNet is not among our tfds
+    sources) with the first stage configs/ldm_autoencoder.py:vq_f8,data.name=cifar10."""
+    c = _paper("class", 256, (1, 2, 4), (8, 4, 2), 48, 1e-6, name="cifar10")
+    c.model.attention_heads = 8
+    c.model.transformer_depth = 1
+    c.ldm.context_dim = 512
+    c.sample.guidance_scale = 0.5  # LDM's s = 1.5
+    return c
+
+
+def sr4_celeba() -> ml_collections.ConfigDict:
+    """bsr_sr (x4 super-resolution): channels 160, mults (1, 2, 2, 4), attention at the lowest level and the
+    middle, schedule to 0.0155, base lr 1e-6, the 4x bicubic down-sample concatenated to z_t; batch 64 (not
+    in the config we read); the first stage configs/ldm_autoencoder.py:vq_f4."""
+    return _paper("super_resolution", 160, (1, 2, 2, 4), (2,), 64, 1e-6, linear_end=0.0155, pair="downsample4")
+
+
+def inpainting_celeba() -> ml_collections.ConfigDict:
+    """LDM-4 inpainting by concatenating E(masked image) and the mask (7 input channels): the UNet, schedule
+    and optimiser of ldm4_celeba64 (the inpainting model's own config is not among our references) on
+    LaMa-style random boxes and strokes; the first stage configs/ldm_autoencoder.py:vq_f4."""
+    return _paper("inpainting", 224, (1, 2, 3, 4), (2, 4, 8), 48, 2e-6, pair="masked_random")
+
+
 PRESETS: dict[str, common.Preset] = {
+    "ldm4_celeba64": ldm4_celeba64,
+    "ldm8_cifar10_class": ldm8_cifar10_class,
+    "sr4_celeba": sr4_celeba,
+    "inpainting_celeba": inpainting_celeba,
+    "demo_none": lambda: _demo("none"),
+    "demo_class": lambda: _demo("class", guidance=1.0),
+    "demo_super_resolution": lambda: _demo("super_resolution", pair="downsample4"),
+    "demo_super_resolution_regression": lambda: _with_objective(_demo("super_resolution", pair="downsample4"), "regression"),
+    "demo_inpainting": lambda: _demo("inpainting", pair="masked_random"),
     "smoke_none": lambda: _smoke("none"),
     "smoke_class": lambda: _smoke("class"),
     "smoke_text": lambda: _smoke("text", (12,), name="captioned_mnist5k", image_size=0),  # 48x48 -> 12x12 latents

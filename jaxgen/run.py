@@ -19,7 +19,7 @@ from PIL import Image
 from jaxgen import data, parallel, tasks
 from jaxgen.data.sample_inputs import given_conditions
 from jaxgen.errors import ConfigError, RunNotFoundError
-from jaxgen.eval import features, sample_quality
+from jaxgen.eval import condition_agreement, features, sample_quality
 from jaxgen.eval.features import FeatureNetwork, params_digest
 from jaxgen.eval.probe import probe_accuracy
 from jaxgen.run_config import read_saved, reload_config
@@ -154,6 +154,8 @@ def evaluate(
     if config.eval.feature_network != "none":
         quality, quality_protocol = evaluate_samples(experiment, state)
         metrics.update(quality)
+    if config.eval.get("judge_workdir", ""):
+        metrics.update(evaluate_agreement(experiment, state))
     report = {
         "metrics": metrics,
         "protocol": {
@@ -224,8 +226,52 @@ def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[di
 
     conditions = (lambda b: held_out_conditions(experiment, b)) if experiment.task.conditions else None
     return sample_quality.evaluate_samples(
-        config, feature_network(config), experiment.mesh, experiment.task.sample, state.eval_params, real_batches, conditions
+        config, feature_network(config), experiment.mesh, experiment.task.sample, state.eval_params, real_batches, conditions,
+        experiment.task.num_classes,
     )
+
+
+def load_judge(workdir: pathlib.Path, current: ml_collections.ConfigDict) -> tuple[condition_agreement.Classify, int]:
+    """The classifier in `workdir` as a digit reader of crops, and its input side: it must be trained on the
+    digits the current dataset's scenes are made of."""
+    scenes = current.data.name
+    if scenes not in data.PROCEDURAL or scenes.startswith("bouncing_"):
+        raise ConfigError(f"eval.judge_workdir judges captioned and layout digit scenes; data.name='{scenes}' is not one")
+    digits = data.PROCEDURAL[scenes][1]
+    saved = read_saved(workdir) if (workdir / "config.json").is_file() else {}
+    if saved.get("task") != "classifier" or saved["data"]["name"] != digits:
+        raise ConfigError(
+            f"eval.judge_workdir={workdir} must hold a classifier of {digits}, the digits of {scenes}: train one with "
+            f"`python launch.py --config configs/classifier.py:mnist5k,data.name={digits} --workdir {workdir}`"
+        )
+    loaded = load_run(workdir, defaults=current)
+    network = loaded.task.feature_network(loaded.state.eval_params, loaded.record)
+    apply = jax.jit(lambda p, x: jnp.argmax(network.apply_fn(p, x.astype(jnp.float32) / 255.0)[1], axis=-1))
+    side = loaded.task.spec.image_shape[0]
+    return (lambda crops: np.asarray(apply(network.params, jnp.asarray(crops)))), side
+
+
+def evaluate_agreement(experiment: loop.Experiment, state: TrainState) -> dict[str, float]:
+    """Caption or layout agreement (eval/condition_agreement.py) of one sample per held-out condition of the
+    test split (eval.num_examples of them), read by the classifier in eval.judge_workdir."""
+    config, task = experiment.config, experiment.task
+    kind = "caption" if "caption" in task.conditions else "layout" if "boxes" in task.conditions else ""
+    if not kind:
+        raise ConfigError(f"eval.judge_workdir judges captions or layouts; the {config.task} family samples from neither")
+    classify, side = load_judge(pathlib.Path(config.eval.judge_workdir).expanduser(), config)
+    generate = jax.jit(task.sample, static_argnums=2)
+    rng = jax.random.PRNGKey(config.sample.seed)
+    images, given = [], []
+    for i, batch in enumerate(experiment.test_batches()):
+        keep = np.asarray(parallel.fetch(batch["mask"])) > 0
+        drawn = generate(state.eval_params, jax.random.fold_in(rng, i), len(keep), {k: batch[k] for k in task.conditions})
+        images.append(np.asarray(parallel.fetch(drawn))[keep])
+        given.append({k: np.asarray(parallel.fetch(v))[keep] for k, v in batch.items() if k in ("label", "attributes", "boxes", "box_labels")})
+    images = np.concatenate(images)
+    cond = {k: np.concatenate([g[k] for g in given]) for k in given[0]}
+    if kind == "caption":
+        return condition_agreement.caption_agreement(images, cond["attributes"], cond["label"], classify, side)
+    return condition_agreement.layout_agreement(images, cond["boxes"], cond["box_labels"], classify, side)
 
 
 def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experiment) -> dict[str, np.ndarray]:

@@ -30,10 +30,12 @@ import optax
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.data.text import VOCAB_SIZE, encode_text
 from jaxgen.diffusion import losses, process, samplers
+from jaxgen.eval.image_similarity import psnr, region_psnr, ssim
 from jaxgen.nn.conditioning import ClassEmbedder, LayoutEncoder, TextTransformer
 from jaxgen.nn.unet import UNet
 from jaxgen.tasks import Cond, Pictures, Task, check_sample_count, class_rows, compute_dtype, labels_of, require_labels
 from jaxgen.tasks.ddpm import make_schedule, validate_diffusion
+from jaxgen.train.evaluation import mean_totals
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
 from jaxgen.validation import ConfigError, check, check_choice, check_positive, parse_source
@@ -46,6 +48,7 @@ FEATURES = {"none": (), "class": ("label",), "text": ("caption",), "layout": ("b
             "super_resolution": ("source",), "inpainting": ("source", "known")}
 PAIRS = {"super_resolution": ("downsample4",), "inpainting": ("masked", "masked_boxes", "masked_strokes", "masked_random")}
 GUIDED = ("class", "text", "layout")  # conditions with a null value: dropped in training, guided in sampling
+OBJECTIVES = ("diffusion", "regression")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -61,6 +64,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if l.conditioning in PAIRS:
         check(config.data.pair in PAIRS[l.conditioning],
               f"ldm.conditioning='{l.conditioning}' reads data.pair in {PAIRS[l.conditioning]} (got '{config.data.pair}')")
+    check_choice(config, "ldm.objective", OBJECTIVES)
+    check(l.objective == "diffusion" or l.conditioning in PAIRS,
+          f"ldm.objective='regression' maps an input image to its target: ldm.conditioning in {', '.join(PAIRS)}")
     check(l.conditioning in GUIDED or config.sample.guidance_scale == 0.0,
           f"sample.guidance_scale needs a condition with a null value: ldm.conditioning in {', '.join(GUIDED)}")
 
@@ -93,6 +99,7 @@ class LDMTask:
         if self.conditioning in ("class", "layout"):
             require_labels(spec, f"ldm.conditioning='{self.conditioning}'")
         self.conditions = tuple(f for f in FEATURES[self.conditioning] if f != "label")
+        self.num_classes = spec.num_classes if self.conditioning == "class" else 0
         self.scale = first_stage_scale(config)
         self.schedule = make_schedule(config.diffusion)
         self.parameterisation = config.diffusion.parameterisation
@@ -207,11 +214,14 @@ class LDMTask:
         k_z, k_t, k_eps, k_drop, k_cond = jax.random.split(state.step_rng(), 5)
         frozen = state.frozen["autoencoder"]
         z0 = self.latents(frozen, to_model_input(batch["image"], "scale11"), k_z)
-        t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
-        eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
-        zt = process.q_sample(self.schedule, z0, t, eps)
-        target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
         cond = self._dropped(self.batch_conditions(batch), k_cond)
+        if self.config.ldm.objective == "regression":  # the same network, z_0 from the input alone
+            zt, t, target = jnp.zeros_like(z0), jnp.zeros((z0.shape[0],), jnp.int32), z0
+        else:
+            t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
+            eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
+            zt = process.q_sample(self.schedule, z0, t, eps)
+            target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
 
         def loss_fn(params: Any) -> jax.Array:
             out = self.denoise(params, zt, t, self.encode_conditions(params, frozen, cond), True, k_drop)
@@ -221,13 +231,14 @@ class LDMTask:
         return state.apply_gradients("denoiser", grads), {"loss": loss, "grad_norm": optax.global_norm(grads)}
 
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
-        """`num` images in [0, 1]: latents from `sample.sampler`, guided by w = sample.guidance_scale, decoded
+        """`num` images in [0, 1]: latents from `sample.sampler` (the regression: its one output), guided by w =
+        sample.guidance_scale, decoded
         by the first stage (inpainting: the known pixels then pasted back exactly). `cond` holds the
         conditions' batched features (class labels cycle when absent)."""
         check_sample_count(num)
         cond = dict(cond or {})
-        if self.conditioning == "class":
-            cond["label"] = labels_of(cond, num, self.spec.num_classes)
+        if self.num_classes:
+            cond["label"] = labels_of(cond, num, self.num_classes)
         missing = [k for k in FEATURES[self.conditioning] if k not in cond]
         if missing:
             raise ConfigError(f"sample: ldm.conditioning='{self.conditioning}' needs cond[{missing}]")
@@ -237,7 +248,9 @@ class LDMTask:
         frozen = params["autoencoder"]
         denoise = self.guided_denoiser(params["denoiser"], frozen, cond)
         s, shape = self.config.sample, (num,) + self.latent_shape
-        if s.sampler == "ddpm":
+        if self.config.ldm.objective == "regression":
+            z = denoise(jnp.zeros(shape, jnp.float32), jnp.zeros((num,), jnp.int32))
+        elif s.sampler == "ddpm":
             z = samplers.ddpm_sample(denoise, self.schedule, rng, shape, self.parameterisation, s.variance, s.clip_x0)
         else:
             z = samplers.ddim_sample(denoise, self.schedule, rng, shape, s.steps, s.eta, self.parameterisation, s.clip_x0)
@@ -251,8 +264,7 @@ class LDMTask:
         """Samples (one row per class when class-conditional), and for the other conditions each held-out
         example beside a sample drawn from its condition."""
         if self.conditioning in ("none", "class"):
-            num_classes = self.spec.num_classes if self.conditioning == "class" else 0
-            return {"samples": class_rows(self.sample, params, rng, num_classes, self.config.train.num_grid_samples)}
+            return {"samples": class_rows(self.sample, params, rng, self.num_classes, self.config.train.num_grid_samples)}
         samples = self.sample(params, rng, batch["image"].shape[0], {k: batch[k] for k in FEATURES[self.conditioning]})
         real = batch["image"].astype(jnp.float32) / 255.0
         pairs = jnp.stack([real, samples], axis=1).reshape((-1,) + samples.shape[1:])
@@ -261,19 +273,43 @@ class LDMTask:
     picture_captions = {"conditioned_samples": ("data", "sample")}
 
     def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
-        """Masked sums of L_LDM at random timesteps on the posterior means of the test images."""
-        k_t, k_eps = jax.random.split(rng)
+        """Masked sums of the training loss (L_LDM at random timesteps, or the regression's) on the posterior
+        means of the test images; for super-resolution and inpainting also one sample per test input
+        against its real image (`restoration_sums`)."""
+        k_t, k_eps, k_sample = jax.random.split(rng, 3)
         frozen, mask = params["autoencoder"], batch["mask"]
         z0 = self.latents(frozen, to_model_input(batch["image"], "scale11"))
-        t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
-        eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
         encoded = self.encode_conditions(params["denoiser"], frozen, self.batch_conditions(batch))
-        out = self.denoise(params["denoiser"], process.q_sample(self.schedule, z0, t, eps), t, encoded)
-        target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
-        return {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask)}
+        if self.config.ldm.objective == "regression":
+            out, target = self.denoise(params["denoiser"], jnp.zeros_like(z0), jnp.zeros((z0.shape[0],), jnp.int32), encoded), z0
+        else:
+            t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
+            eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
+            out = self.denoise(params["denoiser"], process.q_sample(self.schedule, z0, t, eps), t, encoded)
+            target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
+        sums = {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask)}
+        if self.conditioning in PAIRS:
+            sums.update(self.restoration_sums(params, batch, k_sample))
+        return sums
+
+    def restoration_sums(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        """Masked sums of PSNR / SSIM of one sample per held-out input against the real image: the whole image
+        for super-resolution, beside bicubic up-sampling of the input (the baseline the lecture sets it
+        against); for inpainting the whole image and `hole_psnr` over the filled-in pixels alone."""
+        mask = batch["mask"]
+        target = batch["image"].astype(jnp.float32) / 255.0
+        samples = self.sample(params, rng, target.shape[0], {k: batch[k] for k in FEATURES[self.conditioning]})
+        sums = {"psnr": jnp.sum(psnr(target, samples) * mask), "ssim": jnp.sum(ssim(target, samples) * mask)}
+        if self.conditioning == "super_resolution":
+            bicubic = jnp.clip(jax.image.resize(batch["source"].astype(jnp.float32) / 255.0, target.shape, "bicubic"), 0.0, 1.0)
+            sums["bicubic_psnr"] = jnp.sum(psnr(target, bicubic) * mask)
+            sums["bicubic_ssim"] = jnp.sum(ssim(target, bicubic) * mask)
+        else:
+            sums["hole_psnr"] = jnp.sum(region_psnr(target, samples, 1.0 - batch["known"]) * mask)
+        return sums
 
     def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
-        return {"loss": totals["loss"] / totals["count"], "num_examples": totals["count"], "scale_factor": self.scale}
+        return {**mean_totals(totals), "scale_factor": self.scale}
 
 
 def make_task(config: ml_collections.ConfigDict, spec: DatasetSpec, frozen: dict[str, Task]) -> LDMTask:

@@ -1,5 +1,6 @@
 """Latent diffusion's second stage: every conditioning path on a tiny trained first stage, the identity first
 stage against the pixel-space DDPM, guidance at w = 0 and -1, the config errors."""
+import json
 import types
 
 import chex
@@ -7,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 from PIL import Image
 
 from configs import ldm as ldm_configs
@@ -14,9 +16,10 @@ from jaxgen import run, tasks
 from jaxgen.data.text import decode_text
 from jaxgen.tasks.ddpm import DDPMTask
 from jaxgen.tasks.ldm import LDMTask
+from jaxgen.train.evaluation import evaluate_task
 from jaxgen.train.state import TrainState, counting
 from jaxgen.validation import ConfigError
-from tests.helpers import ddpm_config, ldm_autoencoder_config, make_config
+from tests.helpers import classifier_config, ddpm_config, ldm_autoencoder_config, make_config
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +39,40 @@ def ldm_config(preset, first_stage, **overrides):
     return make_config(ldm_configs, preset, **{"init_from.autoencoder": str(first_stage), **overrides})
 
 
+# paper preset -> the first stage it reads (configs/ldm_autoencoder.py preset and keys)
+PAPER_PRESETS = {"ldm4_celeba64": ("vq_f4", {}), "ldm8_cifar10_class": ("vq_f8", {"data.name": "cifar10"}),
+                 "sr4_celeba": ("vq_f4", {}), "inpainting_celeba": ("vq_f4", {})}
+
+
+@pytest.mark.slow  # paper-scale UNets: a minute or more of compiling each
+@pytest.mark.parametrize("preset", sorted(PAPER_PRESETS))
+def test_paper_presets_train_one_step_on_mock_data(tmp_path, preset):
+    first_preset, first_keys = PAPER_PRESETS[preset]
+    small = {"data.batch_size": 4, "data.eval_batch_size": 4, "train.num_grid_samples": 4}
+    with tfds.testing.mock_data(num_examples=8):
+        first = ldm_autoencoder_config(first_preset, **first_keys, **small)
+        experiment = run.build_experiment(first, tmp_path / "first", devices=jax.devices()[:1])
+        experiment.save(0, experiment.init_state(), 0)
+        experiment.checkpointer.close()
+        run.save_json(tmp_path / "first" / "config.json", first.to_dict())
+        config = ldm_config(preset, tmp_path / "first", **small, **{
+            "train.num_steps": 1, "train.log_every": 1, "train.checkpoint_every": 1, "train.sample_every": 1,
+            "train.eval_at_end": False, "sample.steps": 2})
+        state = run.train(config, tmp_path / "ldm", devices=jax.devices()[:1])
+    assert int(state.step) == 1
+    assert np.isfinite(json.loads((tmp_path / "ldm" / "metrics.jsonl").read_text().splitlines()[-1])["train/loss"])
+
+
 def test_every_preset_validates():
     for preset in ldm_configs.PRESETS:
         config = ldm_configs.get_config(f"{preset},init_from.autoencoder=/some/run")
         tasks.validate(config)
         assert config.task == "ldm" and "class_conditional" not in config.model
+
+
+def opened_gates_state(state):
+    """The state's eval parameters with `opened_gates` applied to the denoiser."""
+    return {**state.eval_params, "denoiser": opened_gates(state.eval_params["denoiser"])}
 
 
 def opened_gates(params):
@@ -216,3 +248,51 @@ def test_inpainting_from_a_folder_keeps_the_known_pixels_exactly(first_stage, tm
     assert float(np.abs(samples[:, ~known] - images[:, ~known] / 255.0).max()) > 0.05  # the hole is drawn, not copied
     written = np.load(next((tmp_path / "run" / "samples").iterdir()) / "samples.npz")
     np.testing.assert_array_equal(written["cond_known"][..., 0], np.broadcast_to(known, (2, 32, 32)))
+    metrics = run.main(None, tmp_path / "run", "eval")["metrics"]
+    assert np.isfinite(metrics["hole_psnr"]) and metrics["psnr"] > metrics["hole_psnr"]  # the known pixels are exact
+
+
+def test_super_resolution_eval_scores_one_sample_per_input_against_its_image(first_stage, tmp_path):
+    """The regression baseline samples deterministically (one call of the same network), so the eval's PSNR
+    must be the PSNR of `sample` on the same held-out inputs, computed here by hand."""
+    config = ldm_config("smoke_super_resolution", first_stage, **{"ldm.objective": "regression"})
+    experiment = run.build_experiment(config, tmp_path, devices=jax.devices()[:1])
+    task, params = experiment.task, opened_gates_state(experiment.init_state())
+    metrics = evaluate_task(task, params, experiment.test_batches(), seed=0)
+    batch = experiment.test_source.read(np.arange(config.eval.num_examples))
+    samples = np.asarray(jax.jit(task.sample, static_argnums=2)(params, jax.random.PRNGKey(9), len(batch["image"]), {"source": batch["source"]}))
+    mse = np.mean((samples.astype(np.float64) - batch["image"] / 255.0) ** 2, axis=(1, 2, 3))
+    assert metrics["psnr"] == pytest.approx(np.mean(10 * np.log10(1.0 / mse)), rel=1e-4)
+    assert 5 < metrics["bicubic_psnr"] < 40 and 0 < metrics["bicubic_ssim"] <= 1 and np.isfinite(metrics["loss"])
+    with pytest.raises(ConfigError, match="ldm.objective='regression' maps an input image to its target"):
+        tasks.validate(ldm_configs.get_config("smoke_class,ldm.objective=regression,init_from.autoencoder=/x"))
+
+
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory):
+    """A (barely trained) classifier of mnist5k: the digits of the captioned and layout scenes."""
+    workdir = tmp_path_factory.mktemp("judge")
+    run.train(classifier_config("smoke"), workdir, devices=jax.devices()[:1])
+    return workdir
+
+
+def test_the_judge_must_be_a_classifier_of_the_scenes_digits(judge, tmp_path):
+    config = make_config(ldm_configs, "smoke_text", **{"init_from.autoencoder": "/unused", "eval.judge_workdir": str(tmp_path)})
+    with pytest.raises(ConfigError, match=f"eval.judge_workdir={tmp_path} must hold a classifier of mnist5k, the digits of captioned_mnist5k"):
+        run.load_judge(tmp_path, config)
+    classify, side = run.load_judge(judge, config)
+    assert side == 28 and classify(np.zeros((3, 28, 28, 1), np.uint8)).shape == (3,)
+    with pytest.raises(ConfigError, match="judges captioned and layout digit scenes; data.name='mnist5k' is not one"):
+        run.load_judge(judge, make_config(ldm_configs, "smoke_class", **{"init_from.autoencoder": "/unused"}))
+
+
+@pytest.mark.slow  # compiles the text model's sampler; the agreement maths is tests/eval/test_condition_agreement.py
+def test_text_eval_reports_caption_agreement(first_stage, judge, tmp_path):
+    config = ldm_config("smoke_text", first_stage, **{"eval.judge_workdir": str(judge)})
+    experiment = run.build_experiment(config, tmp_path, devices=jax.devices()[:1])
+    experiment.save(0, experiment.init_state(), 0)
+    experiment.checkpointer.close()
+    run.save_json(tmp_path / "config.json", config.to_dict())
+    metrics = run.main(None, tmp_path, "eval")["metrics"]
+    for key in ("caption_match", "caption_digit_accuracy", "caption_position_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, key
