@@ -267,10 +267,15 @@ class LDMTask:
             return {"samples": class_rows(self.sample, params, rng, self.num_classes, self.config.train.num_grid_samples)}
         samples = self.sample(params, rng, batch["image"].shape[0], {k: batch[k] for k in FEATURES[self.conditioning]})
         real = batch["image"].astype(jnp.float32) / 255.0
-        pairs = jnp.stack([real, samples], axis=1).reshape((-1,) + samples.shape[1:])
-        return {"conditioned_samples": (pairs, 8)}
+        columns = [real, samples]
+        if "source" in batch:  # the input as the model saw it (the low-resolution image at full size, the masked image)
+            columns = [jax.image.resize(batch["source"].astype(jnp.float32) / 255.0, real.shape, "nearest"), samples, real]
+        grid = jnp.stack(columns, axis=1).reshape((-1,) + samples.shape[1:])
+        return {"conditioned_samples": (grid, 9 if "source" in batch else 8)}  # three triples or four pairs a row
 
-    picture_captions = {"conditioned_samples": ("data", "sample")}
+    @property
+    def picture_captions(self) -> dict[str, tuple[str, ...]]:
+        return {"conditioned_samples": ("input", "sample", "data") if self.conditioning in PAIRS else ("data", "sample")}
 
     def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
         """Masked sums of the training loss (L_LDM at random timesteps, or the regression's) on the posterior

@@ -264,6 +264,11 @@ def test_super_resolution_eval_scores_one_sample_per_input_against_its_image(fir
     mse = np.mean((samples.astype(np.float64) - batch["image"] / 255.0) ** 2, axis=(1, 2, 3))
     assert metrics["psnr"] == pytest.approx(np.mean(10 * np.log10(1.0 / mse)), rel=1e-4)
     assert 5 < metrics["bicubic_psnr"] < 40 and 0 < metrics["bicubic_ssim"] <= 1 and np.isfinite(metrics["loss"])
+    grid, columns = task.pictures(params, jax.random.PRNGKey(9), {k: jnp.asarray(v[:3]) for k, v in batch.items()})["conditioned_samples"]
+    assert columns == 9 and task.picture_captions["conditioned_samples"] == ("input", "sample", "data")
+    np.testing.assert_allclose(grid[1::3], samples[:3], atol=1e-6)  # input | sample | data, per example
+    np.testing.assert_allclose(grid[2::3], batch["image"][:3] / 255.0, atol=1e-6)
+    np.testing.assert_allclose(grid[0, ::4, ::4], batch["source"][0] / 255.0, atol=1e-6)  # the 8x8 input, enlarged
     with pytest.raises(ConfigError, match="ldm.objective='regression' maps an input image to its target"):
         tasks.validate(ldm_configs.get_config("smoke_class,ldm.objective=regression,init_from.autoencoder=/x"))
 
