@@ -88,14 +88,11 @@ def opened_gates(params):
     return {**params, "unet": unet}
 
 
-# The default suite follows concatenation through the frozen encoder (inpainting) here and cross-attention
-# (class) through the training test; the other conditionings compile their own networks, under -m slow.
-DEFAULT_CONDITIONINGS = ("smoke_inpainting",)
-
-
-@pytest.mark.parametrize(
-    "preset", [pytest.param(p, marks=[] if p in DEFAULT_CONDITIONINGS else [pytest.mark.slow]) for p in sorted(ldm_configs.PRESETS)]
-)
+# The default suite follows concatenation through the frozen encoder (inpainting) and the concatenated input
+# image (super-resolution) end to end in the sampling and evaluation tests below and cross-attention (class)
+# through the training test; each conditioning's effect on the denoiser is checked here, under -m slow.
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", [p for p in sorted(ldm_configs.PRESETS) if p.startswith("smoke_")])
 def test_each_conditioning_reaches_the_denoiser(first_stage, preset):
     """tau_theta's tokens, the grounding tokens or the concatenated channels change the output."""
     experiment = run.build_experiment(ldm_config(preset, first_stage), first_stage.parent / preset, devices=jax.devices()[:1])
@@ -260,7 +257,11 @@ def test_super_resolution_eval_scores_one_sample_per_input_against_its_image(fir
     task, params = experiment.task, opened_gates_state(experiment.init_state())
     metrics = evaluate_task(task, params, experiment.test_batches(), seed=0)
     batch = experiment.test_source.read(np.arange(config.eval.num_examples))
-    samples = np.asarray(jax.jit(task.sample, static_argnums=2)(params, jax.random.PRNGKey(9), len(batch["image"]), {"source": batch["source"]}))
+    sample = jax.jit(task.sample, static_argnums=2)
+    samples = np.asarray(sample(params, jax.random.PRNGKey(9), len(batch["image"]), {"source": batch["source"]}))
+    swapped = np.asarray(sample(params, jax.random.PRNGKey(9), len(batch["image"]), {"source": batch["source"][::-1]}))
+    np.testing.assert_allclose(swapped, samples[::-1], atol=1e-5)  # each image follows its own input ...
+    assert float(np.abs(samples[0] - samples[1]).max()) > 1e-3  # ... and the inputs make a difference
     mse = np.mean((samples.astype(np.float64) - batch["image"] / 255.0) ** 2, axis=(1, 2, 3))
     assert metrics["psnr"] == pytest.approx(np.mean(10 * np.log10(1.0 / mse)), rel=1e-4)
     assert 5 < metrics["bicubic_psnr"] < 40 and 0 < metrics["bicubic_ssim"] <= 1 and np.isfinite(metrics["loss"])
