@@ -17,6 +17,7 @@ import tqdm
 from PIL import Image
 
 from jaxgen import data, parallel, tasks
+from jaxgen.data.preprocess import to_uint8
 from jaxgen.data.sample_inputs import given_conditions
 from jaxgen.errors import ConfigError, RunNotFoundError
 from jaxgen.eval import condition_agreement, features, sample_quality
@@ -26,7 +27,7 @@ from jaxgen.run_config import read_saved, reload_config
 from jaxgen.train import loop
 from jaxgen.train.checkpoint import Checkpointer, check_writable
 from jaxgen.train.evaluation import evaluate_task
-from jaxgen.train.images import save_grid, to_uint8
+from jaxgen.train.images import save_grid
 from jaxgen.train.metrics import MetricWriter
 from jaxgen.train.runtime import enable_compilation_cache
 from jaxgen.train.sharding import ShardingRules

@@ -1,7 +1,7 @@
 """Image preprocessing: resizing on the host, value transforms on the device.
 
 Host side (numpy, applied by the source when it is read -- once, for in-memory sources):
-`HostTransform` = `resize_uint8` then `static_binarize`.
+`HostTransform` = `resize_uint8` then `static_binarize`; and back, `to_uint8` for pictures and measurements.
 Device side (jnp, applied inside the jitted step so that randomness is a function of the
 step's key): `to_model_input` with the modes
 
@@ -26,6 +26,11 @@ from PIL import Image
 
 MODES = ("scale01", "scale11", "binarize_dynamic", "binarize_static", "dequantize01")
 DEQUANTIZE_LOG_SCALE = math.log(256.0)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """[0, 1] float images -> uint8."""
+    return np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
 @dataclasses.dataclass(frozen=True)

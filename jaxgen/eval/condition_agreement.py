@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgen.data.digit_scenes import attribute_classes, box_iou, ink_attributes, ink_box
+from jaxgen.data.preprocess import to_uint8
 
 Classify = Callable[[np.ndarray], np.ndarray]  # (N, h, w, 1) uint8 digit crops -> (N,) predicted classes
 ATTRIBUTES = ("thickness", "slant", "size", "position")
@@ -26,7 +27,7 @@ CROP_MARGIN = 0.2  # a digit's crop: its box grown by a fifth each side, as mnis
 def as_uint8(images: np.ndarray) -> np.ndarray:
     """[0, 1] floats (samples) or uint8 (stored images) as uint8."""
     images = np.asarray(images)
-    return images if images.dtype == np.uint8 else np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+    return images if images.dtype == np.uint8 else to_uint8(images)
 
 
 def caption_agreement(images: np.ndarray, attributes: np.ndarray, labels: np.ndarray, classify: Classify,

@@ -9,10 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """[0, 1] float images -> uint8."""
-    return np.clip(np.round(np.asarray(images, np.float32) * 255.0), 0, 255).astype(np.uint8)
+from jaxgen.data.preprocess import to_uint8
 
 
 def make_grid(images: np.ndarray, columns: int = 0, padding: int = 1) -> np.ndarray:
