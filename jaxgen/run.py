@@ -122,6 +122,19 @@ def train(
     return loop.train(experiment, wrap_step, on_accepted=lambda: save_json(experiment.workdir / "config.json", config.to_dict()))
 
 
+def initialise(
+    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, devices: Sequence[jax.Device] | None = None
+) -> loop.Experiment:
+    """Step 0 of `config` in `workdir`, untrained, with its config.json: a run that `--mode sample|eval`,
+    `load_run` and other runs' `init_from` read without training it (tests, and benchmarks whose figures do not
+    depend on the weights). Returns the experiment, its checkpoints written and closed."""
+    experiment = build_experiment(config, workdir, devices)
+    experiment.save(0, experiment.init_state(), 0)
+    experiment.checkpointer.close()
+    save_json(experiment.workdir / "config.json", config.to_dict())
+    return experiment
+
+
 def save_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
     if jax.process_index() == 0:
         path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -45,9 +45,7 @@ def test_loss_weighting_reaches_the_train_step():
 
 def test_evaluate_reports_loss_and_bound_in_bits_per_dim(tmp_path):
     config = ddpm_config("smoke", **{"eval.num_examples": 16, "eval.bound_examples": 8, "data.eval_batch_size": 8})
-    experiment = run.build_experiment(config, tmp_path, devices=jax.devices()[:1])  # an untrained run, saved
-    experiment.save(0, experiment.init_state(), 0)
-    experiment.checkpointer.close()
+    run.initialise(config, tmp_path, devices=jax.devices()[:1])  # an untrained run, saved
     report = run.evaluate(config, tmp_path, devices=jax.devices()[:1])
     m = report["metrics"]
     assert m["num_examples"] == 16 and m["bound_examples"] == 8  # the second batch skips the bound

@@ -28,10 +28,7 @@ def first_stage(tmp_path_factory):
     stage reads of it is its config and its checkpoint."""
     workdir = tmp_path_factory.mktemp("first_stage")
     config = ldm_autoencoder_config("smoke")
-    experiment = run.build_experiment(config, workdir, devices=jax.devices()[:1])
-    experiment.save(0, experiment.init_state(), 0)
-    experiment.checkpointer.close()
-    run.save_json(workdir / "config.json", config.to_dict())
+    run.initialise(config, workdir, devices=jax.devices()[:1])
     return workdir
 
 
@@ -51,10 +48,7 @@ def test_paper_presets_train_one_step_on_mock_data(tmp_path, preset):
     small = {"data.batch_size": 4, "data.eval_batch_size": 4, "train.num_grid_samples": 4}
     with tfds.testing.mock_data(num_examples=8):
         first = ldm_autoencoder_config(first_preset, **first_keys, **small)
-        experiment = run.build_experiment(first, tmp_path / "first", devices=jax.devices()[:1])
-        experiment.save(0, experiment.init_state(), 0)
-        experiment.checkpointer.close()
-        run.save_json(tmp_path / "first" / "config.json", first.to_dict())
+        run.initialise(first, tmp_path / "first", devices=jax.devices()[:1])
         config = ldm_config(preset, tmp_path / "first", **small, **{
             "train.num_steps": 1, "train.log_every": 1, "train.checkpoint_every": 1, "train.sample_every": 1,
             "train.eval_at_end": False, "sample.steps": 2})
@@ -227,10 +221,7 @@ def test_inpainting_from_a_folder_keeps_the_known_pixels_exactly(first_stage, tm
     """`--mode sample` on the user's images and masks: the decoded sample fills the holes, and every known
     pixel is the input's (pasted back after decoding, as LDM's inpainting script does)."""
     config = ldm_config("smoke_inpainting", first_stage)
-    experiment = run.build_experiment(config, tmp_path / "run", devices=jax.devices()[:1])
-    experiment.save(0, experiment.init_state(), 0)
-    experiment.checkpointer.close()
-    run.save_json(tmp_path / "run" / "config.json", config.to_dict())
+    experiment = run.initialise(config, tmp_path / "run", devices=jax.devices()[:1])
     images = experiment.test_source.read(np.arange(2))["image"]
     hole = np.zeros((32, 32), np.uint8)
     hole[4:20, 10:30] = 255
@@ -295,10 +286,7 @@ def test_the_judge_must_be_a_classifier_of_the_scenes_digits(judge, tmp_path):
 @pytest.mark.slow  # compiles the text model's sampler; the agreement maths is tests/eval/test_condition_agreement.py
 def test_text_eval_reports_caption_agreement(first_stage, judge, tmp_path):
     config = ldm_config("smoke_text", first_stage, **{"eval.judge_workdir": str(judge)})
-    experiment = run.build_experiment(config, tmp_path, devices=jax.devices()[:1])
-    experiment.save(0, experiment.init_state(), 0)
-    experiment.checkpointer.close()
-    run.save_json(tmp_path / "config.json", config.to_dict())
+    run.initialise(config, tmp_path, devices=jax.devices()[:1])
     metrics = run.main(None, tmp_path, "eval")["metrics"]
     for key in ("caption_match", "caption_digit_accuracy", "caption_position_accuracy"):
         assert 0.0 <= metrics[key] <= 1.0, key

@@ -99,9 +99,7 @@ def test_a_frozen_classifier_run_gives_the_perceptual_term(tmp_path):
 def test_evaluation_reports_reconstruction_the_scale_factor_and_codebook_use(tmp_path):
     config = ldm_autoencoder_config("smoke_vq")
     one_device = jax.devices()[:1]
-    experiment = run.build_experiment(config, tmp_path, devices=one_device)  # an untrained run, saved
-    experiment.save(0, experiment.init_state(), 0)
-    experiment.checkpointer.close()
+    experiment = run.initialise(config, tmp_path, devices=one_device)  # an untrained run, saved
     report = run.evaluate(config, tmp_path, devices=one_device)["metrics"]
     assert report["num_examples"] == 32 and 0 < report["l1"] < 1 and np.isfinite(report["psnr"])
     assert report["scale_factor"] == pytest.approx(1.0 / report["latent_std"])
