@@ -210,18 +210,22 @@ class LDMTask:
         null = self.null_conditions(cond)
         return jax.tree.map(lambda c, n: jnp.where(drop.reshape((rows,) + (1,) * (c.ndim - 1)), n, c), cond, null)
 
+    def objective_inputs(self, z0: jax.Array, k_t: jax.Array, k_eps: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """(z_t, t, target) of the training objective for clean latents z_0: z_t = q_sample(z_0, t, eps) at
+        uniform t with the `diffusion.parameterisation` target, or for the regression zeros at t = 0 and z_0."""
+        if self.config.ldm.objective == "regression":  # the same network, z_0 from the input alone
+            return jnp.zeros_like(z0), jnp.zeros((z0.shape[0],), jnp.int32), z0
+        t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
+        eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
+        return (process.q_sample(self.schedule, z0, t, eps), t,
+                process.regression_target(self.parameterisation, self.schedule, z0, t, eps))
+
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         k_z, k_t, k_eps, k_drop, k_cond = jax.random.split(state.step_rng(), 5)
         frozen = state.frozen["autoencoder"]
         z0 = self.latents(frozen, to_model_input(batch["image"], "scale11"), k_z)
         cond = self._dropped(self.batch_conditions(batch), k_cond)
-        if self.config.ldm.objective == "regression":  # the same network, z_0 from the input alone
-            zt, t, target = jnp.zeros_like(z0), jnp.zeros((z0.shape[0],), jnp.int32), z0
-        else:
-            t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
-            eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
-            zt = process.q_sample(self.schedule, z0, t, eps)
-            target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
+        zt, t, target = self.objective_inputs(z0, k_t, k_eps)
 
         def loss_fn(params: Any) -> jax.Array:
             out = self.denoise(params, zt, t, self.encode_conditions(params, frozen, cond), True, k_drop)
@@ -232,9 +236,8 @@ class LDMTask:
 
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """`num` images in [0, 1]: latents from `sample.sampler` (the regression: its one output), guided by w =
-        sample.guidance_scale, decoded
-        by the first stage (inpainting: the known pixels then pasted back exactly). `cond` holds the
-        conditions' batched features (class labels cycle when absent)."""
+        sample.guidance_scale, decoded by the first stage (inpainting: the known pixels then pasted back
+        exactly). `cond` holds the conditions' batched features (class labels cycle when absent)."""
         check_sample_count(num)
         cond = dict(cond or {})
         if self.num_classes:
@@ -284,14 +287,8 @@ class LDMTask:
         k_t, k_eps, k_sample = jax.random.split(rng, 3)
         frozen, mask = params["autoencoder"], batch["mask"]
         z0 = self.latents(frozen, to_model_input(batch["image"], "scale11"))
-        encoded = self.encode_conditions(params["denoiser"], frozen, self.batch_conditions(batch))
-        if self.config.ldm.objective == "regression":
-            out, target = self.denoise(params["denoiser"], jnp.zeros_like(z0), jnp.zeros((z0.shape[0],), jnp.int32), encoded), z0
-        else:
-            t = jax.random.randint(k_t, (z0.shape[0],), 0, self.schedule.num_steps)
-            eps = jax.random.normal(k_eps, z0.shape, jnp.float32)
-            out = self.denoise(params["denoiser"], process.q_sample(self.schedule, z0, t, eps), t, encoded)
-            target = process.regression_target(self.parameterisation, self.schedule, z0, t, eps)
+        zt, t, target = self.objective_inputs(z0, k_t, k_eps)
+        out = self.denoise(params["denoiser"], zt, t, self.encode_conditions(params["denoiser"], frozen, self.batch_conditions(batch)))
         sums = {"loss": jnp.sum(losses.simple_loss(out, target) * mask), "count": jnp.sum(mask)}
         if self.conditioning in PAIRS:
             sums.update(self.restoration_sums(params, batch, k_sample))
