@@ -48,14 +48,20 @@ from configs import common
 from configs.ddpm import _ddpm_base
 
 
-def _ldm_base() -> ml_collections.ConfigDict:
+def _ldm_base(conditioning: str, name: str, image_size: int, **data: object) -> ml_collections.ConfigDict:
+    """The family's keys for `conditioning` on data.name `name` at `image_size` (0: as stored), with further
+    data keys (pair=...)."""
     c = _ddpm_base()
     c.task = "ldm"
+    c.data.name = name
+    c.data.image_size = image_size
+    for key, value in data.items():
+        c.data[key] = value
     for section, key in (("model", "class_conditional"), ("model", "label_dropout"), ("eval", "bound_examples")):
         del c[section][key]  # the DDPM's own keys: conditioning is ldm.*, and there is no pixel-space bound
     c.init_from.autoencoder = ""  # WORKDIR[:STEP] of a trained configs/ldm_autoencoder.py run
     c.ldm = ml_collections.ConfigDict()
-    c.ldm.conditioning = "class"  # none | class | text | layout | super_resolution | inpainting
+    c.ldm.conditioning = conditioning  # none | class | text | layout | super_resolution | inpainting
     c.ldm.scale_factor = 0.0  # 0: the first stage's scale_factor from its eval.json (--mode eval there)
     c.ldm.objective = "diffusion"  # diffusion | regression: z_0 from the input in one call (concat conditionings)
     c.ldm.cond_dropout = 0.1  # probability of the null condition in training (classifier-free guidance)
@@ -69,10 +75,10 @@ def _ldm_base() -> ml_collections.ConfigDict:
     return c
 
 
-def _smoke(conditioning: str, attention: tuple[int, ...] = (8,), **data: object) -> ml_collections.ConfigDict:
-    c = _ldm_base()
+def _smoke(conditioning: str, attention: tuple[int, ...] = (8,), name: str = "mnist5k", image_size: int = 32,
+           **data: object) -> ml_collections.ConfigDict:
+    c = _ldm_base(conditioning, name, image_size, **data)
     c.model.attention_resolutions = attention
-    c.ldm.conditioning = conditioning
     c.ldm.scale_factor = 1.0
     c.ldm.context_dim = 16
     c.ldm.text_depth = 1
@@ -80,10 +86,6 @@ def _smoke(conditioning: str, attention: tuple[int, ...] = (8,), **data: object)
     c.model.channel_mults = (1,)  # one level at the latents' size: the fewest blocks to compile
     c.model.attention_heads = 2
     c.diffusion.num_steps = 50
-    c.data.name = "mnist5k"
-    c.data.image_size = 32
-    for key, value in data.items():
-        c.data[key] = value
     c.data.batch_size = 8
     c.data.eval_batch_size = 16
     c.train.num_steps = 2
@@ -98,15 +100,11 @@ def _smoke(conditioning: str, attention: tuple[int, ...] = (8,), **data: object)
     return c
 
 
-def _demo(conditioning: str, guidance: float = 0.0, **data: object) -> ml_collections.ConfigDict:
+def _demo(conditioning: str, guidance: float = 0.0, objective: str = "diffusion", **data: object) -> ml_collections.ConfigDict:
     """A digits demo on the configs/ldm_autoencoder.py:demo first stage (KL, f = 4, c = 3): 32x32 mnist5k ->
     8x8x3 latents; a two-level UNet (8x8, 4x4) of width 32 with its (cross-)attention at 4x4."""
-    c = _ldm_base()
-    c.ldm.conditioning = conditioning
-    c.data.name = "mnist5k"
-    c.data.image_size = 32
-    for key, value in data.items():
-        c.data[key] = value
+    c = _ldm_base(conditioning, "mnist5k", 32, **data)
+    c.ldm.objective = objective
     c.model.channels = 32
     c.model.channel_mults = (1, 2)
     c.model.num_res_blocks = 1
@@ -132,23 +130,13 @@ def _demo(conditioning: str, guidance: float = 0.0, **data: object) -> ml_collec
     return c
 
 
-def _with_objective(c: ml_collections.ConfigDict, objective: str) -> ml_collections.ConfigDict:
-    c.ldm.objective = objective
-    return c
-
-
 def _paper(conditioning: str, channels: int, mults: tuple[int, ...], attention: tuple[int, ...], batch: int,
-           base_lr: float, linear_end: float = 0.0195, **data: object) -> ml_collections.ConfigDict:
+           base_lr: float, linear_end: float = 0.0195, name: str = "celeb_a", **data: object) -> ml_collections.ConfigDict:
     """A preset with the LDM repository configs' second stage: UNet width, multipliers and attention, 2 res
     blocks, T = 1000 with the scaled-linear schedule from 0.0015, eps-prediction, AdamW with lr = base lr x
     batch (the Lightning scaling), EMA 0.9999, VQ first stages read at scale 1."""
-    c = _ldm_base()
-    c.ldm.conditioning = conditioning
+    c = _ldm_base(conditioning, name, 64, **data)
     c.ldm.scale_factor = 1.0
-    c.data.name = "celeb_a"
-    c.data.image_size = 64
-    for key, value in data.items():
-        c.data[key] = value
     c.model.channels = channels
     c.model.channel_mults = mults
     c.model.num_res_blocks = 2
@@ -217,7 +205,7 @@ PRESETS: dict[str, common.Preset] = {
     "demo_none": lambda: _demo("none"),
     "demo_class": lambda: _demo("class", guidance=0.3),
     "demo_super_resolution": lambda: _demo("super_resolution", pair="downsample4"),
-    "demo_super_resolution_regression": lambda: _with_objective(_demo("super_resolution", pair="downsample4"), "regression"),
+    "demo_super_resolution_regression": lambda: _demo("super_resolution", objective="regression", pair="downsample4"),
     "demo_inpainting": lambda: _demo("inpainting", pair="masked_random"),
     "smoke_none": lambda: _smoke("none"),
     "smoke_class": lambda: _smoke("class"),
