@@ -1,7 +1,9 @@
 """GANs: `--config configs/gan.py:PRESET[,loss=LOSS][,arch=ARCH][,key=value...]`.
 
 `loss=` picks a row of the loss table (jaxgen/tasks/gan.py) together with its paper's optimisers and
-constants; `arch=` mlp | dcgan. Both apply before the `key=value` overrides, so those win.
+constants; `arch=` mlp | dcgan | began (BEGAN's own ELU autoencoder D and decoder G, for loss=began or
+ebgan; the paper also draws z from U[-1, 1]: gan.z_prior=uniform). Both apply before the `key=value`
+overrides, so those win.
 
   loss      optimisers (G / D: optim.generator.* / optim.discriminator.*, both defaulting to optim.*)
                                                              constants
@@ -69,6 +71,7 @@ def _gan_base() -> ml_collections.ConfigDict:
     c.gan.loss = "gan"
     c.gan.generator_loss = "non_saturating"  # non_saturating | minimax (the log-loss rows)
     c.gan.z_dim = 100
+    c.gan.z_prior = "normal"  # normal: N(0, I) | uniform: U[-1, 1]^z_dim (BEGAN)
     c.gan.n_critic = 1  # D updates per G update; data.batch_size = n_critic * D's minibatch
     c.gan.reuse_fakes = False  # n_critic 1: G's update reuses the fakes of D's update (one G forward, PyTorch's DCGAN example)
     c.gan.clip = 0.01  # WGAN's weight clipping
@@ -86,7 +89,7 @@ def _gan_base() -> ml_collections.ConfigDict:
     c.gan.began_lambda_k = 1e-3
 
     c.model = ml_collections.ConfigDict()
-    c.model.arch = "dcgan"  # mlp | dcgan
+    c.model.arch = "dcgan"  # mlp | dcgan | began (BEGAN's ELU autoencoders; loss began or ebgan)
     c.model.width = 64  # DCGAN channels at the highest resolution (D) / before the output (G)
     c.model.d_norm = "batch"  # batch | layer | none (D's normalisation)
     c.model.embedding_dim = 64  # autoencoder D's code (EBGAN/BEGAN)

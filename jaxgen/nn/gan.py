@@ -9,6 +9,11 @@
   DCGAN (G 759,680 and D 138,624 parameters).
 - The autoencoder discriminator of EBGAN / BEGAN: the DCGAN encoder to an embedding, a DCGAN-style
   decoder back to the image with a linear output; its output is a per-example reconstruction energy.
+- BEGAN's own networks (Berthelot et al. 2017, Figure 1; `model.arch=began`): G is the decoder -- a dense
+  map of z to an n-channel 8x8 (7x7 at 28x28) map, at each scale two 3x3 convolutions with ELU, nearest-
+  neighbour doubling between scales, a 3x3 convolution to the image -- and D is an autoencoder whose
+  encoder mirrors it (3x3 convolutions with ELU, stride-2 sub-sampling that widens the filters linearly,
+  n, 2n, 3n, ...) to an embedding h, and whose decoder has G's shape. No normalisation anywhere.
 
 Discriminators return a dict: `logit` (B,) -- the adversarial output -- plus, when asked for,
 `class_logits` (ACGAN's auxiliary classifier), `code_logits`, `code_mean`, `code_log_std` (infoGAN's Q
@@ -25,7 +30,7 @@ import jax.numpy as jnp
 
 from jaxgen.nn.transposed_conv import TransposedConv
 
-GAN_ARCHITECTURES = ("mlp", "dcgan")
+GAN_ARCHITECTURES = ("mlp", "dcgan", "began")
 NORMS = ("batch", "layer", "none")
 WEIGHT_INIT = nn.initializers.normal(0.02)
 
@@ -77,6 +82,30 @@ def dcgan_base_size(image_size: int) -> int:
 
 def num_upsamplings(image_size: int) -> int:
     return int(round(math.log2(image_size // dcgan_base_size(image_size))))
+
+
+def began_scales(image_size: int) -> tuple[int, int]:
+    """(base side, doublings) of BEGAN's decoder: halve the side while it is even and above 8 (32 -> 8,
+    two doublings; 28 -> 7; 64 -> 8, three)."""
+    side, doublings = image_size, 0
+    while side > 8 and side % 2 == 0:
+        side, doublings = side // 2, doublings + 1
+    if not doublings:
+        raise ValueError(f"BEGAN's networks need an even image side above 8, got {image_size}x{image_size} (set data.image_size)")
+    return side, doublings
+
+
+def upsample_nearest(x: jax.Array) -> jax.Array:
+    """(B, H, W, C) -> (B, 2H, 2W, C), each pixel repeated over a 2x2 block."""
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def reconstruction_energy(reconstruction: jax.Array, x: jax.Array, energy: str) -> jax.Array:
+    """Per-example energy of an autoencoder D: the mean squared ('l2', EBGAN) or absolute ('l1', BEGAN)
+    reconstruction error over the pixels, in float32."""
+    error = (reconstruction - x).astype(jnp.float32)
+    per_pixel = jnp.square(error) if energy == "l2" else jnp.abs(error)
+    return jnp.mean(per_pixel.reshape(x.shape[0], -1), axis=-1)
 
 
 class MLPGenerator(nn.Module):
@@ -226,7 +255,74 @@ class AutoencoderDiscriminator(nn.Module):
             last = i == ups - 1
             h = TransposedConv(channels if last else h.shape[-1] // 2, kernel_init=WEIGHT_INIT)(h)
         reconstruction = h  # linear: a tanh here saturates under the L1 energy and D stops learning
-        error = reconstruction - x
-        per_pixel = jnp.square(error) if self.energy == "l2" else jnp.abs(error)
-        energy = jnp.mean(per_pixel.reshape(x.shape[0], -1).astype(jnp.float32), axis=-1)
+        energy = reconstruction_energy(reconstruction, x, self.energy)
+        return {"logit": energy, "energy": energy, "embedding": embedding, "reconstruction": reconstruction}
+
+
+class BEGANDecoder(nn.Module):
+    """BEGAN's decoder: G itself, and the second half of D. Linear output."""
+
+    image_shape: tuple[int, int, int]
+    width: int = 64
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        size, _, channels = self.image_shape
+        base, doublings = began_scales(size)
+        x = nn.Dense(base * base * self.width, name="project")(h).reshape(-1, base, base, self.width)
+        for scale in range(doublings + 1):
+            if scale:
+                x = upsample_nearest(x)
+            for _ in range(2):
+                x = nn.elu(nn.Conv(self.width, (3, 3))(x))
+        return nn.Conv(channels, (3, 3), name="to_image")(x)
+
+
+class BEGANEncoder(nn.Module):
+    """BEGAN's encoder: a 3x3 convolution to n channels, then at scale i two 3x3 convolutions of n (i + 1)
+    channels and (below the last scale) a stride-2 3x3 convolution to n (i + 2), ELU after each; a dense
+    map of the smallest map to the embedding h (linear)."""
+
+    width: int = 64
+    embedding_dim: int = 64
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _, doublings = began_scales(x.shape[1])
+        h = nn.elu(nn.Conv(self.width, (3, 3), name="from_image")(x))
+        for scale in range(doublings + 1):
+            for _ in range(2):
+                h = nn.elu(nn.Conv(self.width * (scale + 1), (3, 3))(h))
+            if scale < doublings:
+                h = nn.elu(nn.Conv(self.width * (scale + 2), (3, 3), (2, 2))(h))
+        return nn.Dense(self.embedding_dim, name="embed")(h.reshape(x.shape[0], -1))
+
+
+class BEGANGenerator(nn.Module):
+    """G = BEGAN's decoder of z, squashed by tanh into the family's [-1, 1] images (D's own decoder stays
+    linear: its L1 energy must be able to reach the data's -1 background)."""
+
+    image_shape: tuple[int, int, int]
+    width: int = 64
+
+    @nn.compact
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
+        del labels, train
+        return jnp.tanh(BEGANDecoder(self.image_shape, self.width, name="decoder")(z))
+
+
+class BEGANDiscriminator(nn.Module):
+    """BEGAN's autoencoder D: encoder, embedding, decoder; its output is the per-example reconstruction
+    energy (`energy` 'l1' as in the paper, or EBGAN's 'l2')."""
+
+    width: int = 64
+    embedding_dim: int = 64
+    energy: str = "l1"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> dict[str, jax.Array]:
+        del labels, train
+        embedding = BEGANEncoder(self.width, self.embedding_dim, name="encoder")(x)
+        reconstruction = BEGANDecoder(x.shape[1:], self.width, name="decoder")(embedding)
+        energy = reconstruction_energy(reconstruction, x, self.energy)
         return {"logit": energy, "energy": energy, "embedding": embedding, "reconstruction": reconstruction}

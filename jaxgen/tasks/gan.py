@@ -54,6 +54,7 @@ LOG_LOSS_ROWS = ("gan", "dragan", "cgan", "infogan", "acgan")  # D is a classifi
 CRITIC_ROWS = ("wgan", "wgan_gp")
 ENERGY_ROWS = ("ebgan", "began")
 GENERATOR_LOSSES = ("non_saturating", "minimax")
+Z_PRIORS = ("normal", "uniform")  # N(0, I) or U[-1, 1]^d (BEGAN's)
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 8, 10
 TRAVERSAL_STEPS = 10
 
@@ -89,8 +90,17 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         "(for an EMA of G set optim.generator.ema_decay)",
     )
     check(
-        g.loss not in ENERGY_ROWS or m.arch == "dcgan",
-        f"gan.loss='{g.loss}' uses the convolutional autoencoder discriminator: set model.arch='dcgan'",
+        g.loss not in ENERGY_ROWS or m.arch in ("dcgan", "began"),
+        f"gan.loss='{g.loss}' uses a convolutional autoencoder discriminator: set model.arch='dcgan' or 'began'",
+    )
+    check(
+        m.arch != "began" or g.loss in ENERGY_ROWS,
+        f"model.arch='began' is an autoencoder discriminator, scored by its energy: set gan.loss='began' or 'ebgan' "
+        f"(got '{g.loss}')",
+    )
+    check(
+        z_prior(config) in Z_PRIORS,
+        f"config key 'gan.z_prior' must be one of {', '.join(Z_PRIORS)}, got '{z_prior(config)}'",
     )
     check(
         g.loss not in ("wgan_gp", "dragan") or m.d_norm != "batch",
@@ -100,6 +110,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         g.loss != "infogan" or g.categorical_codes + g.continuous_codes > 0,
         "gan.loss='infogan' needs gan.categorical_codes or gan.continuous_codes > 0",
     )
+
+
+def z_prior(config: ml_collections.ConfigDict) -> str:
+    """gan.z_prior; runs saved before the key existed drew z from N(0, I)."""
+    return config.gan.get("z_prior", "normal")
 
 
 def adversarial_kind(config: ml_collections.ConfigDict) -> str:
@@ -135,21 +150,27 @@ class GANTask:
         self.num_classes = spec.num_classes if g.loss in ("cgan", "acgan") else 0
         self.categorical = g.categorical_codes if g.loss == "infogan" else 0
         self.continuous = g.continuous_codes if g.loss == "infogan" else 0
-        if m.arch == "dcgan":
+        sizes = {"dcgan": nets.dcgan_base_size, "began": nets.began_scales}
+        if m.arch in sizes:
             try:
-                nets.dcgan_base_size(spec.image_shape[0])
+                sizes[m.arch](spec.image_shape[0])
             except ValueError as e:
                 raise ConfigError(str(e)) from None
-        self.generator = (
-            nets.DCGANGenerator(spec.image_shape, m.width, self.num_classes)
-            if m.arch == "dcgan"
-            else nets.MLPGenerator(spec.image_shape, m.mlp_hidden, self.num_classes)
-        )
+        if m.arch == "began":
+            self.generator = nets.BEGANGenerator(spec.image_shape, m.width)
+        elif m.arch == "dcgan":
+            self.generator = nets.DCGANGenerator(spec.image_shape, m.width, self.num_classes)
+        else:
+            self.generator = nets.MLPGenerator(spec.image_shape, m.mlp_hidden, self.num_classes)
         d_classes = self.num_classes if g.loss == "cgan" else 0
         aux = self.num_classes if g.loss == "acgan" else 0
         if g.loss in ENERGY_ROWS:
             energy = "l2" if g.loss == "ebgan" else "l1"
-            self.discriminator = nets.AutoencoderDiscriminator(m.width, m.embedding_dim, energy, m.d_norm)
+            self.discriminator = (
+                nets.BEGANDiscriminator(m.width, m.embedding_dim, energy)
+                if m.arch == "began"
+                else nets.AutoencoderDiscriminator(m.width, m.embedding_dim, energy, m.d_norm)
+            )
         elif m.arch == "dcgan":
             self.discriminator = nets.DCGANDiscriminator(m.width, m.d_norm, d_classes, aux, self.categorical, self.continuous)
         else:
@@ -164,10 +185,12 @@ class GANTask:
         return self.config.gan.z_dim + self.categorical + self.continuous
 
     def draw_latents(self, rng: jax.Array, num: int) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """G's input (num, latent_dim): z ~ N(0, I), then infoGAN's one-hot categorical code and its
+        """G's input (num, latent_dim): z from gan.z_prior, then infoGAN's one-hot categorical code and its
         continuous codes ~ U[-1, 1]; returns it with the codes drawn."""
         k_z, k_cat, k_cont = jax.random.split(rng, 3)
-        parts = [jax.random.normal(k_z, (num, self.config.gan.z_dim))]
+        z_shape = (num, self.config.gan.z_dim)
+        uniform = z_prior(self.config) == "uniform"
+        parts = [jax.random.uniform(k_z, z_shape, minval=-1.0, maxval=1.0) if uniform else jax.random.normal(k_z, z_shape)]
         codes = {}
         if self.categorical:
             codes["categorical"] = jax.random.randint(k_cat, (num,), 0, self.categorical)

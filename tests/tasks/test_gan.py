@@ -45,6 +45,28 @@ def test_every_loss_takes_a_finite_step_and_traces_once(loss):
         assert expected[loss] in metrics
 
 
+@pytest.mark.parametrize("loss", ["began", "ebgan"])
+def test_began_s_own_networks_train_with_the_energy_losses(loss):
+    """model.arch=began: G is BEGAN's decoder, D its ELU autoencoder; k_t stays in [0, 1] and M_global is logged."""
+    task, _, batch = smoke_task(f"smoke,loss={loss},arch=began", **{"gan.z_prior": "uniform"})
+    assert isinstance(task.generator, nets.BEGANGenerator) and isinstance(task.discriminator, nets.BEGANDiscriminator)
+    assert task.discriminator.energy == {"began": "l1", "ebgan": "l2"}[loss]
+    state = task.create_state(jax.random.PRNGKey(0))
+    state, metrics = jax.jit(task.train_step)(state, batch)
+    assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
+    if loss == "began":
+        assert 0.0 <= float(state.model_state["began_k"]) <= 1.0 and np.isfinite(float(metrics["m_global"]))
+
+
+def test_the_uniform_prior_draws_z_in_the_unit_cube():
+    task, _, _ = smoke_task(**{"gan.z_prior": "uniform"})
+    z, _ = task.draw_latents(jax.random.PRNGKey(0), 512)
+    z = np.asarray(z)
+    assert z.min() >= -1.0 and z.max() <= 1.0 and abs(z.mean()) < 0.05 and abs(z.var() - 1.0 / 3.0) < 0.02
+    normal, _ = smoke_task()[0].draw_latents(jax.random.PRNGKey(0), 512)
+    assert np.abs(np.asarray(normal)).max() > 2.0
+
+
 def test_one_step_makes_exactly_n_critic_discriminator_updates():
     task, config, batch = smoke_task("smoke,loss=wgan_gp")
     assert config.gan.n_critic == 5 and config.data.batch_size == 5 * 16
@@ -140,7 +162,10 @@ def test_dcgan_at_28x28_is_the_pytorch_examples_model():
         ("smoke,loss=hinge", "loss='hinge' is not a GAN loss"),
         ("smoke,arch=resnet", "model.arch"),
         ("smoke,loss=wgan_gp,model.d_norm=batch", "set model.d_norm=layer or none"),
-        ("smoke,loss=ebgan,arch=mlp", "set model.arch='dcgan'"),
+        ("smoke,loss=ebgan,arch=mlp", "set model.arch='dcgan' or 'began'"),
+        ("smoke,arch=began", "set gan.loss='began' or 'ebgan'"),
+        ("smoke,loss=began,arch=began,data.image_size=15", "even image side"),
+        ("smoke,gan.z_prior=cauchy", "gan.z_prior"),
         ("smoke,gan.n_critic=3", "multiple of gan.n_critic=3"),
         ("smoke,data.preprocess=scale01", "data.preprocess='scale11'"),
         ("smoke,data.image_size=48", "DCGAN supports 28x28, 32x32 and 64x64"),
