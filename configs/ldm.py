@@ -116,10 +116,11 @@ def _smoke(conditioning: str, attention: tuple[int, ...] = (8,), name: str = "mn
     return c
 
 
-def _demo(conditioning: str, guidance: float = 0.0, objective: str = "diffusion", **data: object) -> ml_collections.ConfigDict:
+def _demo(conditioning: str, guidance: float = 0.0, objective: str = "diffusion", name: str = "mnist5k",
+          image_size: int = 32, steps: int = 2500, **data: object) -> ml_collections.ConfigDict:
     """A digits demo on the configs/ldm_autoencoder.py:demo first stage (KL, f = 4, c = 3): 32x32 mnist5k ->
     8x8x3 latents; a two-level UNet (8x8, 4x4) of width 32 with its (cross-)attention at 4x4."""
-    c = _ldm_base(conditioning, "mnist5k", 32, **data)
+    c = _ldm_base(conditioning, name, image_size, **data)
     c.ldm.objective = objective
     c.model.channels = 32
     c.model.channel_mults = (1, 2)
@@ -133,10 +134,10 @@ def _demo(conditioning: str, guidance: float = 0.0, objective: str = "diffusion"
     c.optim.ema_decay = 0.999
     c.data.batch_size = 64
     c.data.eval_batch_size = 250
-    c.train.num_steps = 2500
+    c.train.num_steps = steps
     c.train.log_every = 100
     c.train.checkpoint_every = 500
-    c.train.sample_every = 1250
+    c.train.sample_every = steps // 2
     c.sample.guidance_scale = guidance
     c.eval.num_samples = 5000
     c.eval.num_reference = 5000
@@ -150,13 +151,9 @@ def _scenes_demo(conditioning: str, name: str, attention: int, guidance: float, 
     """The digits demo's UNet on a canvas of digit scenes (data/digit_scenes.py) and a first stage trained on
     them (configs/ldm_autoencoder.py:captions|layouts); judged by caption / layout agreement
     (eval.judge_workdir), one sample per held-out condition."""
-    c = _demo(conditioning, guidance)
-    c.data.name = name
-    c.data.image_size = 0
+    c = _demo(conditioning, guidance, name=name, image_size=0, steps=steps)
     c.data.eval_batch_size = 100
     c.model.attention_resolutions = (attention,)
-    c.train.num_steps = steps
-    c.train.sample_every = steps // 2
     return c
 
 
