@@ -44,7 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.b2 = 0.999
     c.optim.eps = 1e-8
     c.optim.weight_decay = 0.0
-    c.optim.schedule = "constant"  # constant | cosine | exponential
+    c.optim.schedule = "constant"  # constant | cosine | exponential | hold_then_linear
     c.optim.decay_rate = 1.0  # per-step factor of schedule='exponential'
     c.optim.warmup_steps = 0
     c.optim.grad_clip_norm = 0.0  # 0 disables global-norm clipping

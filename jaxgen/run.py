@@ -223,10 +223,15 @@ def feature_network(config: ml_collections.ConfigDict) -> FeatureNetwork:
 
 
 def held_out_conditions(experiment: loop.Experiment, batch_size: int) -> Iterator[dict[str, jax.Array]]:
-    """The task's required conditions from the test split, batch after batch, cycling over the split."""
+    """The task's required conditions from the test split, batch after batch, cycling over the split; with
+    the examples' labels as SOURCE_LABEL when the data has labels and the sampler does not take them."""
+    keep_label = experiment.task.num_classes == 0 and experiment.test_source.spec.num_classes > 0
     while True:
         for batch in experiment.test_batches("test", 0, batch_size=batch_size):
-            yield {k: batch[k] for k in experiment.task.conditions}
+            cond = {k: batch[k] for k in experiment.task.conditions}
+            if keep_label and "label" in batch:
+                cond[sample_quality.SOURCE_LABEL] = batch["label"]
+            yield cond
 
 
 def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,11 +9,12 @@ from configs import classifier as classifier_configs
 from configs import ddpm as ddpm_configs
 from configs import gan as gan_configs
 from configs import ldm_autoencoder as ldm_autoencoder_configs
+from configs import pix2pix as pix2pix_configs
 from configs import pixelcnn as pixelcnn_configs
 from configs import vae as vae_configs
 
 CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs,
-                  "pixelcnn": pixelcnn_configs, "ldm_autoencoder": ldm_autoencoder_configs}
+                  "pixelcnn": pixelcnn_configs, "ldm_autoencoder": ldm_autoencoder_configs, "pix2pix": pix2pix_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:

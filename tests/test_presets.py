@@ -5,6 +5,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 import tensorflow_datasets as tfds
 
 from jaxgen import run
@@ -29,7 +30,8 @@ FAMILY_ONE_STEP = {
 # validated in the default suite (tests/test_configs.py).
 # The other PixelCNN architectures' likelihoods, causality and samples have default tests of their own
 # (tests/tasks/test_pixelcnn.py, tests/nn/test_autoregressive_nets.py); their trip through the loop is slow.
-DEFAULT = {("vae", "ae_smoke"), ("vae", "conv_smoke"), ("vae", "photos_smoke"), ("pixelcnn", "smoke"), ("pixelcnn", "smoke_rgb")}
+DEFAULT = {("vae", "ae_smoke"), ("vae", "conv_smoke"), ("vae", "photos_smoke"), ("pixelcnn", "smoke"), ("pixelcnn", "smoke_rgb"),
+           ("pix2pix", "smoke")}
 ALL_PRESETS = [
     pytest.param(family, preset, marks=[] if (family, preset) in DEFAULT else [pytest.mark.slow])
     for family, module in CONFIG_MODULES.items()
@@ -37,9 +39,22 @@ ALL_PRESETS = [
 ]
 
 
+def paired_folder(root):
+    """PATH/A and PATH/B holding ten 32x32 RGB pairs under the same names."""
+    rng = np.random.default_rng(0)
+    for side in ("A", "B"):
+        (root / side).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / side / f"{i}.png")
+    return root
+
+
 @pytest.mark.parametrize("family, preset", ALL_PRESETS)
 def test_every_preset_trains_one_step(tmp_path, family, preset):
     config = make_config(CONFIG_MODULES[family], preset, **ONE_STEP, **FAMILY_ONE_STEP.get(family, {}))
+    if config.data.name.startswith("folder:"):  # a preset for the user's own pairs: ten made-up ones
+        with config.unlocked():
+            config.data.name = "folder:" + str(paired_folder(tmp_path / "pairs"))
     real_dataset = config.data.name in ("mnist", "fashion_mnist", "cifar10", "celeb_a")
     mock = tfds.testing.mock_data(num_examples=2 * config.data.batch_size) if real_dataset else contextlib.nullcontext()
     with mock:  # one device: the loop's sharding is tested in tests/train/test_loop.py; here, the preset

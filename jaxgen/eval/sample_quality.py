@@ -30,6 +30,9 @@ from jaxgen import parallel
 CACHE_FORMAT = 1  # bump when what is stored changes
 SampleFn = Callable[..., jax.Array]  # (params, rng, num, cond) -> images in [0, 1]
 CondBatches = Iterator[dict[str, jax.Array]]  # one dict of batched conditions per sample batch
+# In a batch of held-out conditions: the class of the example each row came from. It is not passed to the
+# sampler; the classifier's agreement with it is `source_class_agreement` (does a translation keep the class?).
+SOURCE_LABEL = "source_label"
 ImageBatches = Iterable[tuple[jax.Array, np.ndarray]]  # (global images: [0, 1] float or uint8, mask of real rows)
 
 
@@ -70,14 +73,20 @@ def featurize(network: FeatureNetwork, mesh: Mesh, batches: ImageBatches) -> tup
 
 
 def sample_batches(
-    sample_fn: SampleFn, params: Any, rng: jax.Array, num: int, batch: int, mesh: Mesh, conditions: CondBatches | None = None
+    sample_fn: SampleFn, params: Any, rng: jax.Array, num: int, batch: int, mesh: Mesh, conditions: CondBatches | None = None,
+    source_labels: list[np.ndarray] | None = None,
 ) -> Iterator[tuple[jax.Array, np.ndarray]]:
     """`num` samples in batches of `batch`, each generated directly split over the mesh; `conditions`
-    gives each batch's conditions (families whose samples need an input)."""
+    gives each batch's conditions (families whose samples need an input). Their SOURCE_LABEL, when present,
+    is kept from the sampler and appended, for the real rows, to `source_labels`."""
     generate = jax.jit(sample_fn, static_argnums=2, out_shardings=parallel.batch_sharded(mesh))
     for i in range(math.ceil(num / batch)):
         mask = (np.arange(batch) < num - i * batch).astype(np.float32)
-        cond = None if conditions is None else next(conditions)
+        cond = None if conditions is None else dict(next(conditions))
+        if cond is not None and SOURCE_LABEL in cond:
+            labels = np.asarray(parallel.fetch(cond.pop(SOURCE_LABEL)))
+            if source_labels is not None:
+                source_labels.append(labels[mask > 0])
         yield generate(params, jax.random.fold_in(rng, i), batch, cond), mask
 
 
@@ -170,7 +179,8 @@ def evaluate_samples(
     spread over the split); `conditions(batch_size)`, for families whose samples need an input, yields
     held-out conditions for each batch of samples. A class-conditional sampler (`num_classes` K > 0) is
     given every class in equal shares, and the classifier's agreement with them is reported as
-    `conditional_accuracy`.
+    `conditional_accuracy`; held-out conditions that carry their example's SOURCE_LABEL give
+    `source_class_agreement`.
     """
     e = config.eval
     start = time.perf_counter()
@@ -199,12 +209,17 @@ def evaluate_samples(
     sample_conditions = None if conditions is None else conditions(batch)
     if num_classes:
         sample_conditions = with_class_labels(sample_conditions, batch, num_classes)
-    fake_batches = sample_batches(sample_fn, params, jax.random.PRNGKey(config.sample.seed), e.num_samples, batch, mesh, sample_conditions)
+    source_labels: list[np.ndarray] = []
+    fake_batches = sample_batches(
+        sample_fn, params, jax.random.PRNGKey(config.sample.seed), e.num_samples, batch, mesh, sample_conditions, source_labels
+    )
     fake, fake_logits = featurize(network, mesh, with_bar(fake_batches, f"{network.name}: samples", e.num_samples))
     metrics = compare(network, real, fake, fake_logits, protocol)
     if num_classes and fake_logits is not None and network.num_classes == num_classes:
         labels = np.tile(np.arange(batch) % num_classes, math.ceil(e.num_samples / batch))[: e.num_samples]
         metrics["conditional_accuracy"] = feature_metrics.conditional_accuracy(fake_logits, labels)
+    if source_labels and fake_logits is not None:
+        metrics["source_class_agreement"] = feature_metrics.conditional_accuracy(fake_logits, np.concatenate(source_labels))
     record = {
         **dataclasses.asdict(protocol),
         "num_reference": int(len(real)),

@@ -16,7 +16,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.nn.gan import normalise
 from jaxgen.nn.layers import norm_groups
 from jaxgen.nn.unet import AttentionBlock
 
@@ -139,36 +138,3 @@ class FirstStageAutoencoder(nn.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.decode_head(self.decode_features(self.encode(x)[..., : self.latent_channels]))
-
-
-class PatchDiscriminator(nn.Module):
-    """pix2pix's N-layer PatchGAN (Isola et al. 2017): 4x4 convolutions, stride 2 for the first `num_layers`,
-    then two of stride 1, LeakyReLU 0.2, normalisation (`norm`: batch statistics or none) after all but
-    the first and last; one logit per overlapping patch, (B, H', W'). Three layers see 70x70 patches."""
-
-    features: int = 64
-    num_layers: int = 3
-    norm: str = "batch"
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        pad = ((1, 1), (1, 1))
-        h = nn.leaky_relu(nn.Conv(self.features, (4, 4), strides=(2, 2), padding=pad, dtype=self.dtype)(x.astype(self.dtype)), 0.2)
-        for n in range(1, self.num_layers + 1):
-            stride = 2 if n < self.num_layers else 1
-            h = nn.Conv(self.features * min(2**n, 8), (4, 4), strides=(stride, stride), padding=pad, use_bias=self.norm == "none",
-                        dtype=self.dtype)(h)
-            h = nn.leaky_relu(normalise(self.norm, h), 0.2)
-        return nn.Conv(1, (4, 4), padding=pad, dtype=self.dtype)(h)[..., 0].astype(jnp.float32)
-
-
-def receptive_field(num_layers: int) -> int:
-    """The PatchGAN's receptive field by the layer recursion r <- r + (k - 1) * jump, jump <- jump * stride,
-    over its num_layers + 2 4x4 convolutions (strides 2, ..., 2, 1, 1)."""
-    strides = [2] * num_layers + [1, 1]
-    field, jump = 1, 1
-    for stride in strides:
-        field += 3 * jump
-        jump *= stride
-    return field

@@ -41,7 +41,8 @@ from jaxgen.eval import lpips
 from jaxgen.eval.features import params_digest
 from jaxgen.eval.image_similarity import SSIM_WINDOW, psnr, ssim
 from jaxgen.gan import losses as gan_losses
-from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder, Head, PatchDiscriminator
+from jaxgen.nn.gan import PatchDiscriminator
+from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder, Head
 from jaxgen.tasks import Batch, Cond, Pictures, Task, check_model_space, check_sample_count, compute_dtype
 from jaxgen.train.evaluation import mean_totals
 from jaxgen.train.optim import make_part

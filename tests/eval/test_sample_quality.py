@@ -183,3 +183,29 @@ def test_class_conditional_samples_are_given_every_class_and_scored_on_following
                                                  real_batches, conditions, num_classes=2)
     assert metrics["conditional_accuracy"] == (1.0 if follows else 0.0)
     assert metrics["class_histogram"] == [10, 10] and len(seen) == 3  # 20 samples in batches of 8, both classes alike
+
+
+def test_translations_are_scored_on_keeping_their_source_s_class(tmp_path):
+    """Held-out conditions carry their example's label (SOURCE_LABEL), which the sampler never sees: a
+    translator that keeps the brightness class of its input agrees with it on every real row (the padded
+    rows of the last batch dropped), one that inverts it on none."""
+    config = vae_config("smoke", **{"eval.num_samples": 20, "eval.num_reference": 8, "eval.kid_subsets": 2,
+                                    "eval.kid_subset_size": 4, "eval.cache_dir": str(tmp_path), "data.eval_batch_size": 8})
+    labels = np.random.default_rng(0).integers(0, 2, 24)
+
+    def real_batches(batch):
+        yield jnp.ones((batch, 4, 4, 1)), np.ones(batch)
+
+    def conditions(batch):
+        for i in range(0, 24, batch):
+            part = labels[i : i + batch]
+            yield {"source": jnp.asarray(np.where(part == 0, 1.0, -1.0)), sample_quality.SOURCE_LABEL: jnp.asarray(part)}
+
+    for sign, agreement in ((1.0, 1.0), (-1.0, 0.0)):
+        def sample_fn(params, rng, num, cond):
+            assert set(cond) == {"source"}
+            return jnp.broadcast_to(sign * cond["source"][:, None, None, None], (num, 4, 4, 1))
+
+        metrics, _ = sample_quality.evaluate_samples(config, toy_network(), parallel.make_mesh(), sample_fn, jnp.float32(0.0),
+                                                     real_batches, conditions)
+        assert metrics["source_class_agreement"] == agreement

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder, PatchDiscriminator, receptive_field
+from jaxgen.nn.gan import PatchDiscriminator, receptive_field
+from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder
 
 
 @pytest.mark.parametrize("mults", [(1,), (1, 2), (1, 2, 2), (1, 2, 2, 2), (1, 1, 2, 2, 2)])

@@ -1,0 +1,64 @@
+"""Image-to-image generators: pix2pix's U-Net (Isola et al. 2017, appendix 6.1.1).
+
+The encoder halves the image `num_downs` times with 4x4 stride-2 convolutions (LeakyReLU 0.2 before each
+but the first, normalisation after each but the first and the innermost), the widths doubling from
+`features` up to 8 * `features`; the decoder mirrors it with 4x4 stride-2 transposed convolutions (ReLU
+before each, normalisation after each but the outermost) and concatenates the encoder's map of the same
+size (the skips that carry the input's structure straight to the output); tanh out. With num_downs =
+log2(H) the bottleneck is 1x1: for 256x256 this is the paper's C64-C128-C256-C512-C512-C512-C512-C512
+encoder. Dropout 0.5 after the `dropout_layers` innermost decoder layers is the generator's only noise, and
+it stays on when sampling (the paper's test-time dropout), so `sample`'s rng draws different outputs.
+"""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgen.nn.gan import WEIGHT_INIT, BatchStatNorm
+from jaxgen.nn.transposed_conv import TransposedConv
+
+
+def unet_depth(size: int) -> int:
+    """num_downs that takes a size x size image to a 1x1 bottleneck: log2(size), for a power of two >= 4."""
+    depth = int(round(math.log2(size))) if size > 0 else 0
+    if size < 4 or 2**depth != size:
+        raise ValueError(f"pix2pix's U-Net halves the image down to 1x1: data.image_size must be a power of two >= 4, got {size}")
+    return depth
+
+
+class UNetGenerator(nn.Module):
+    """source (B, H, W, C_in) in [-1, 1] -> image (B, H, W, out_channels) in [-1, 1]; needs a 'dropout' rng
+    when dropout_layers > 0."""
+
+    out_channels: int
+    num_downs: int
+    features: int = 64
+    dropout_layers: int = 3
+    dropout_rate: float = 0.5
+
+    def width(self, level: int) -> int:
+        return self.features * min(2**level, 8)
+
+    @nn.compact
+    def __call__(self, source: jax.Array) -> jax.Array:
+        skips, h = [], source
+        for level in range(self.num_downs):
+            if level:
+                h = nn.leaky_relu(h, 0.2)
+            innermost = level == self.num_downs - 1
+            h = nn.Conv(self.width(level), (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=level == 0 or innermost,
+                        kernel_init=WEIGHT_INIT)(h)
+            if level and not innermost:
+                h = BatchStatNorm()(h)
+            skips.append(h)
+        h = skips.pop()
+        for depth, level in enumerate(reversed(range(self.num_downs - 1))):
+            h = TransposedConv(self.width(level), use_bias=False, kernel_init=WEIGHT_INIT)(nn.relu(h))
+            h = BatchStatNorm()(h)
+            if depth < self.dropout_layers:
+                h = nn.Dropout(self.dropout_rate, deterministic=False)(h)
+            h = jnp.concatenate([h, skips.pop()], axis=-1)
+        return jnp.tanh(TransposedConv(self.out_channels, kernel_init=WEIGHT_INIT)(nn.relu(h)))
