@@ -20,7 +20,7 @@ def test_depth_takes_the_image_to_a_1x1_bottleneck():
 def net_and_params():
     net = UNetGenerator(out_channels=3, num_downs=5, features=4)
     source = jax.random.uniform(jax.random.PRNGKey(0), (4, 32, 32, 1), minval=-1.0, maxval=1.0)
-    params = net.init({"params": jax.random.PRNGKey(1), "dropout": jax.random.PRNGKey(2)}, source)["params"]
+    params = jax.jit(net.init)({"params": jax.random.PRNGKey(1), "dropout": jax.random.PRNGKey(2)}, source)["params"]
     return net, params, source
 
 
@@ -62,5 +62,5 @@ def test_the_outermost_skip_carries_the_input_around_the_bottleneck(net_and_para
     def pixel(x):
         return no_dropout.apply({"params": cut}, x)[0, 10, 10, 0]
 
-    grad = jax.grad(pixel)(source)
+    grad = jax.jit(jax.grad(pixel))(source)
     assert float(jnp.abs(grad[0, 10, 10, 0])) > 0.0

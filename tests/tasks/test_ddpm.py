@@ -8,7 +8,7 @@ import pytest
 from jaxgen import data, run, tasks
 from jaxgen.train.state import counting
 from jaxgen.validation import ConfigError
-from tests.helpers import ddpm_config
+from tests.helpers import ddpm_config, init_state
 
 
 def smoke_task(**overrides):
@@ -17,30 +17,33 @@ def smoke_task(**overrides):
 
 
 def test_train_step_traces_once_and_lowers_the_loss_on_a_fixed_batch():
-    task, config = smoke_task(**{"optim.lr": 2e-3})
-    state = task.create_state(jax.random.PRNGKey(0))
+    task, config = smoke_task(**{"optim.lr": 5e-3})
+    state = init_state(task, 0)
     batch = data.open_source(config.data, "train").read(np.arange(16))
     batch = {k: jnp.asarray(v) for k, v in batch.items()}
     step = jax.jit(chex.assert_max_traces(counting(task.train_step), n=1))
     losses = []
-    for _ in range(30):
+    for _ in range(15):
         state, metrics = step(state, batch)
         losses.append(float(metrics["loss"]))
-    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])  # eps-prediction MSE starts near 1
+    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])  # eps-prediction MSE starts near 1
 
 
 def test_loss_weighting_reaches_the_train_step():
     """min-SNR weights for eps are min(SNR, gamma) / SNR: 1 everywhere when gamma exceeds every SNR (the
     step's loss is L_simple's), and below 1e-3 when gamma is 1e-9 times smaller than the smallest SNR."""
     def first_loss(**overrides):  # the plain case compiles the step of the test above (the compilation cache)
-        task, config = smoke_task(**{"optim.lr": 2e-3, **overrides})
-        state = task.create_state(jax.random.PRNGKey(0))
+        task, config = smoke_task(**{"optim.lr": 5e-3, **overrides})
+        state = init_state(task, 0)
         batch = data.open_source(config.data, "train").read(np.arange(16))
         return float(jax.jit(counting(task.train_step))(state, {k: jnp.asarray(v) for k, v in batch.items()})[1]["loss"])
 
     plain = first_loss()
-    assert first_loss(**{"diffusion.loss_weighting": "min_snr", "diffusion.min_snr_gamma": 1e9}) == pytest.approx(plain, rel=1e-5)
     assert first_loss(**{"diffusion.loss_weighting": "min_snr", "diffusion.min_snr_gamma": 1e-9}) < 1e-3 * plain
+    # gamma above every SNR: the weights the step multiplies in are 1, so its loss is L_simple's (checked on the
+    # weights, which spares compiling a third step)
+    task, _ = smoke_task(**{"diffusion.loss_weighting": "min_snr", "diffusion.min_snr_gamma": 1e9})
+    np.testing.assert_allclose(task._loss_weights(jnp.arange(task.schedule.num_steps)), 1.0, rtol=1e-6)
 
 
 def test_evaluate_reports_loss_and_bound_in_bits_per_dim(tmp_path):
@@ -58,7 +61,7 @@ def test_evaluate_reports_loss_and_bound_in_bits_per_dim(tmp_path):
 
 def test_class_conditional_samples_follow_labels_and_guidance_traces_once():
     task, _ = smoke_task(**{"model.class_conditional": True, "sample.guidance_scale": 1.0})
-    params = task.create_state(jax.random.PRNGKey(0)).eval_params
+    params = init_state(task, 0).eval_params
     sample = jax.jit(chex.assert_max_traces(task.sample, n=1), static_argnums=2)
     images = sample(params, jax.random.PRNGKey(1), 10, {"label": jnp.arange(10)})
     chex.assert_shape(images, (10, 28, 28, 1))

@@ -12,7 +12,7 @@ from jaxgen.tasks import gan
 from jaxgen.train.optim import part_settings
 from jaxgen.train.state import counting
 from jaxgen.validation import ConfigError
-from tests.helpers import gan_config
+from tests.helpers import gan_config, init_state
 
 
 def smoke_task(preset="smoke", **overrides):
@@ -31,7 +31,7 @@ def adam_counts(opt_state):
 def test_every_loss_takes_a_finite_step_and_traces_once(loss):
     chex.clear_trace_counter()
     task, _, batch = smoke_task(f"smoke,loss={loss}")
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     step = jax.jit(chex.assert_max_traces(counting(task.train_step), n=1))
     for _ in range(2):
         state, metrics = step(state, batch)
@@ -51,7 +51,7 @@ def test_began_s_own_networks_train_with_the_energy_losses(loss):
     task, _, batch = smoke_task(f"smoke,loss={loss},arch=began", **{"gan.z_prior": "uniform"})
     assert isinstance(task.generator, nets.BEGANGenerator) and isinstance(task.discriminator, nets.BEGANDiscriminator)
     assert task.discriminator.energy == {"began": "l1", "ebgan": "l2"}[loss]
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     state, metrics = jax.jit(task.train_step)(state, batch)
     assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
     if loss == "began":
@@ -70,7 +70,7 @@ def test_the_uniform_prior_draws_z_in_the_unit_cube():
 def test_one_step_makes_exactly_n_critic_discriminator_updates():
     task, config, batch = smoke_task("smoke,loss=wgan_gp")
     assert config.gan.n_critic == 5 and config.data.batch_size == 5 * 16
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     state, _ = jax.jit(task.train_step)(state, batch)
     assert adam_counts(state.parts["discriminator"].opt_state) == [5]
     assert adam_counts(state.parts["generator"].opt_state) == [1]
@@ -78,7 +78,7 @@ def test_one_step_makes_exactly_n_critic_discriminator_updates():
 
 def test_weight_clipping_keeps_every_critic_weight_in_bounds():
     task, config, batch = smoke_task("smoke,loss=wgan", **{"optim.discriminator.lr": 1.0})  # steps far beyond the bound
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     state, _ = jax.jit(task.train_step)(state, batch)
     leaves = jax.tree.leaves(state.params["discriminator"])
     assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= config.gan.clip
@@ -88,7 +88,7 @@ def test_weight_clipping_keeps_every_critic_weight_in_bounds():
 @pytest.mark.parametrize("loss", ["cgan", "acgan"])
 def test_conditional_samples_follow_the_labels_given(loss):
     task, _, batch = smoke_task(f"smoke,loss={loss}")
-    params = task.create_state(jax.random.PRNGKey(0)).params
+    params = init_state(task, 0).params
     sample = jax.jit(task.sample, static_argnums=2)
     images = sample(params, jax.random.PRNGKey(1), 10, {"label": jnp.arange(10)})
     chex.assert_shape(images, (10, 28, 28, 1))
@@ -103,7 +103,7 @@ def test_conditional_samples_follow_the_labels_given(loss):
 
 def test_infogan_pictures_traverse_each_code():
     task, _, batch = smoke_task("smoke,loss=infogan")
-    params = task.create_state(jax.random.PRNGKey(0)).params
+    params = init_state(task, 0).params
     pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(0), {})
     assert {"traverse_continuous_0", "traverse_continuous_1", "traverse_categorical", "interpolation"} <= set(pictures)
     chex.assert_shape(pictures["traverse_continuous_0"][0], (10 * gan.TRAVERSAL_STEPS, 28, 28, 1))
@@ -194,7 +194,7 @@ def test_loss_choice_applies_the_paper_settings_before_overrides():
 
 def test_a_generator_ema_is_what_samples_come_from():
     task, _, batch = smoke_task("smoke", **{"optim.generator.ema_decay": 0.5})
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     start = state.params["generator"]
     state, _ = jax.jit(counting(task.train_step))(state, batch)
     generator = state.parts["generator"]
@@ -211,7 +211,7 @@ def test_a_generator_ema_is_what_samples_come_from():
 
 def test_reusing_the_fakes_equals_a_d_update_on_g_z_then_g_differentiated_through_the_updated_d():
     task, _, batch = smoke_task("smoke", **{"gan.reuse_fakes": True})
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     after, metrics = jax.jit(task.train_step)(state, batch)
 
     # The same step written out with the plain objectives: G's gradient by differentiating G(z) -> D directly.

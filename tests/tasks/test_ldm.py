@@ -19,7 +19,7 @@ from jaxgen.tasks.ldm import LDMTask
 from jaxgen.train.evaluation import evaluate_task
 from jaxgen.train.state import TrainState, counting
 from jaxgen.validation import ConfigError
-from tests.helpers import classifier_config, ddpm_config, ldm_autoencoder_config, make_config
+from tests.helpers import classifier_config, ddpm_config, init_state, ldm_autoencoder_config, make_config
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_with_an_identity_first_stage_latent_diffusion_is_the_pixel_space_ddpm(f
         "model.attention_resolutions": (), "diffusion.num_steps": pixel.diffusion.num_steps, "sample.steps": pixel.sample.steps,
     })
     ldm = LDMTask(latent_config, spec, {"autoencoder": IdentityFirstStage()})
-    params = opened_gates({"unet": ddpm.create_state(jax.random.PRNGKey(3)).params["denoiser"]})["unet"]
+    params = opened_gates({"unet": init_state(ddpm, 3).params["denoiser"]})["unet"]
     latent = jax.jit(ldm.sample, static_argnums=2)({"denoiser": {"unet": params}, "autoencoder": {}}, jax.random.PRNGKey(5), 2)
     pixel = jax.jit(ddpm.sample, static_argnums=2)({"denoiser": params}, jax.random.PRNGKey(5), 2)
     assert float(jnp.abs(pixel - 0.5).max()) > 0.01  # the network does something

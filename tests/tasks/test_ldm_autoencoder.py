@@ -13,7 +13,7 @@ from jaxgen.gan import losses as gan_losses
 from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder
 from jaxgen.train.state import counting
 from jaxgen.validation import ConfigError
-from tests.helpers import classifier_config, ldm_autoencoder_config
+from tests.helpers import classifier_config, init_state, ldm_autoencoder_config
 
 
 def smoke_task(preset="smoke", **overrides):
@@ -31,7 +31,7 @@ def smoke_task(preset="smoke", **overrides):
 def test_steps_are_finite_traced_once_and_lower_the_reconstruction(preset, overrides):
     chex.clear_trace_counter()
     task, _, batch = smoke_task(preset, **{"loss.disc_start": 1000, "optim.lr": 2e-3, **overrides})
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     step = jax.jit(chex.assert_max_traces(counting(task.train_step), n=1))
     first = None
     for _ in range(12):
@@ -43,7 +43,7 @@ def test_steps_are_finite_traced_once_and_lower_the_reconstruction(preset, overr
 
 def test_the_discriminator_waits_for_disc_start():
     task, _, batch = smoke_task(**{"loss.disc_start": 2})
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     step = jax.jit(counting(task.train_step))
     before = state.params["discriminator"]
     for expected_on in (False, False, True):
@@ -55,7 +55,7 @@ def test_the_discriminator_waits_for_disc_start():
 
 def test_the_adaptive_weight_equals_a_direct_computation_through_the_whole_network():
     task, config, batch = smoke_task(**{"loss.disc_start": 0})
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     _, metrics = jax.jit(counting(task.train_step))(state, batch)
     x = batch["image"].astype(jnp.float32) / 127.5 - 1.0
     k_post = jax.random.split(state.step_rng())[0]

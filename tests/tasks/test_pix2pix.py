@@ -11,7 +11,7 @@ from jaxgen import data, tasks
 from jaxgen.errors import InputError
 from jaxgen.train.optim import learning_rate_schedule
 from jaxgen.validation import ConfigError
-from tests.helpers import make_config
+from tests.helpers import init_state, make_config
 
 
 def smoke_task(**overrides):
@@ -24,14 +24,14 @@ def smoke_task(**overrides):
 @pytest.fixture(scope="module")
 def task_state_batch():
     task, batch = smoke_task()
-    return task, task.create_state(jax.random.PRNGKey(0)), batch
+    return task, init_state(task, 0), batch
 
 
 def test_the_objectives_by_hand(task_state_batch):
     task, state, batch = task_state_batch
     source = batch["source"].astype(jnp.float32) / 127.5 - 1.0
     target = batch["image"].astype(jnp.float32) / 127.5 - 1.0
-    fake = task.translate(state.params["generator"], source, jax.random.PRNGKey(5))
+    fake = jax.jit(task.translate)(state.params["generator"], source, jax.random.PRNGKey(5))
     real_logits = task.patch_logits(state.params["discriminator"], source, target)
     fake_logits = task.patch_logits(state.params["discriminator"], source, fake)
     assert real_logits.shape == (8, 6, 6)  # 16x16 halved once, then two 4x4 convolutions of stride 1 (16x16 patches)
@@ -53,7 +53,7 @@ def test_d_judges_the_input_output_pair_unless_unconditional(task_state_batch):
     other = task.patch_logits(state.params["discriminator"], -source, image)
     assert float(jnp.max(jnp.abs(logits - other))) > 1e-4
     unconditional, _ = smoke_task(**{"pix2pix.conditional_d": False})
-    params_d = unconditional.create_state(jax.random.PRNGKey(0)).params["discriminator"]
+    params_d = init_state(unconditional, 0).params["discriminator"]
     np.testing.assert_array_equal(unconditional.patch_logits(params_d, source, image), unconditional.patch_logits(params_d, -source, image))
 
 
@@ -62,26 +62,32 @@ def test_one_step_equals_d_then_g_with_two_forwards(task_state_batch):
     here the same update is computed with a fresh forward of G under the updated D, the textbook way."""
     task, state, batch = task_state_batch
     new_state, metrics = jax.jit(task.train_step)(state, batch)
-    source = batch["source"].astype(jnp.float32) / 127.5 - 1.0
-    target = batch["image"].astype(jnp.float32) / 127.5 - 1.0
-    rng = state.step_rng()
-    fake = task.translate(state.params["generator"], source, rng)
-    d_grads = jax.grad(lambda p: task.discriminator_objective(p, source, target, fake)[0])(state.params["discriminator"])
-    manual = state.apply_gradients("discriminator", d_grads)
 
-    def g_loss(params_g):
-        return task.generator_objective(task.translate(params_g, source, rng), manual.params["discriminator"], source, target)[0]
+    @jax.jit
+    def two_forwards(state, batch):
+        source = batch["source"].astype(jnp.float32) / 127.5 - 1.0
+        target = batch["image"].astype(jnp.float32) / 127.5 - 1.0
+        rng = state.step_rng()
+        fake = task.translate(state.params["generator"], source, rng)
+        d_grads = jax.grad(lambda p: task.discriminator_objective(p, source, target, fake)[0])(state.params["discriminator"])
+        state = state.apply_gradients("discriminator", d_grads)
 
-    manual = manual.apply_gradients("generator", jax.grad(g_loss)(state.params["generator"]))
+        def g_loss(params_g):
+            return task.generator_objective(task.translate(params_g, source, rng), state.params["discriminator"], source, target)[0]
+
+        loss, g_grads = jax.value_and_grad(g_loss)(state.params["generator"])
+        return state.apply_gradients("generator", g_grads), loss
+
+    manual, g_loss = two_forwards(state, batch)
     for part in ("generator", "discriminator"):
         for got, want in zip(jax.tree.leaves(new_state.params[part]), jax.tree.leaves(manual.params[part])):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(metrics["g_loss"], g_loss(state.params["generator"]), rtol=1e-5)
+    np.testing.assert_allclose(metrics["g_loss"], g_loss, rtol=1e-5)
 
 
 def test_l1_alone_leaves_d_untouched_and_logs_no_d_numbers():
     task, batch = smoke_task(**{"pix2pix.gan_weight": 0.0})
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     new_state, metrics = jax.jit(task.train_step)(state, batch)
     assert "d_loss" not in metrics and float(metrics["g_adversarial"]) == 0.0
     np.testing.assert_allclose(metrics["g_loss"], 100.0 * metrics["g_l1"], rtol=1e-6)
@@ -92,15 +98,16 @@ def test_l1_alone_leaves_d_untouched_and_logs_no_d_numbers():
 def test_sample_reads_stored_or_model_space_inputs_and_refuses_none(task_state_batch):
     task, state, batch = task_state_batch
     rng = jax.random.PRNGKey(2)
-    from_uint8 = task.sample(state.eval_params, rng, 4, {"source": batch["source"][:4]})
-    from_float = task.sample(state.eval_params, rng, 4, {"source": batch["source"][:4].astype(jnp.float32) / 127.5 - 1.0})
+    sample = jax.jit(task.sample, static_argnums=2)
+    from_uint8 = sample(state.eval_params, rng, 4, {"source": batch["source"][:4]})
+    from_float = sample(state.eval_params, rng, 4, {"source": batch["source"][:4].astype(jnp.float32) / 127.5 - 1.0})
     np.testing.assert_allclose(from_uint8, from_float, atol=1e-6)
     assert float(from_uint8.min()) >= 0.0 and float(from_uint8.max()) <= 1.0
     with pytest.raises(InputError, match="cond=\\{'source'"):
         task.sample(state.eval_params, rng, 4)
     with pytest.raises(InputError, match="inputs, got"):
         task.sample(state.eval_params, rng, 3, {"source": batch["source"][:4]})
-    pictures = task.pictures(state.eval_params, rng, batch)
+    pictures = jax.jit(task.pictures)(state.eval_params, rng, batch)
     assert pictures["translations"][0].shape == (18, 16, 16, 1) and pictures["translations"][1] == 9  # 6 of the 8: whole rows
 
 

@@ -13,7 +13,7 @@ from jaxgen.data import DatasetSpec
 from jaxgen.tasks.pixelcnn import PixelCNNTask
 from jaxgen.validation import ConfigError
 from jaxgen.train.evaluation import evaluate_task
-from tests.helpers import pixelcnn_config
+from tests.helpers import init_state, pixelcnn_config
 
 SHARPEN = 3.0  # scale the initial weights so the conditionals are far from uniform and input-dependent
 
@@ -37,7 +37,7 @@ def test_binary_models_sum_to_one_over_every_image(arch, shape, num_classes):
     """sum_x p(x) = 1 over all 2^D binary images: the conditionals are normalised and causal, colour order
     included (a leak of the predicted site into its own conditional breaks the sum)."""
     task = tiny_task(shape, num_classes, **{"model.arch": arch, "model.class_conditional": num_classes > 0})
-    params = jax.tree.map(lambda p: SHARPEN * p, task.create_state(jax.random.PRNGKey(0)).eval_params)
+    params = jax.tree.map(lambda p: SHARPEN * p, init_state(task, 0).eval_params)
     images = all_images(shape, 2)
     for label in range(max(num_classes, 1)):
         labels = jnp.full(images.shape[0], label) if num_classes else None
@@ -50,7 +50,7 @@ def test_pixelcnn_pp_sums_to_one_over_every_8bit_image():
     shape = (1, 2, 1)
     task = tiny_task(shape, **{"model.arch": "pixelcnn_pp", "model.likelihood": "logistic_mixture",
                                "data.preprocess": "scale11", "model.num_scales": 1, "model.num_mixtures": 3})
-    params = jax.tree.map(lambda p: SHARPEN * p, task.create_state(jax.random.PRNGKey(0)).eval_params)
+    params = jax.tree.map(lambda p: SHARPEN * p, init_state(task, 0).eval_params)
     images = all_images(shape, 256)
     nll = jax.jit(task.nll)(params["model"], images, None)
     np.testing.assert_allclose(jnp.exp(-nll).sum(), 1.0, atol=1e-4)
@@ -59,7 +59,7 @@ def test_pixelcnn_pp_sums_to_one_over_every_8bit_image():
 def test_evaluate_reports_the_exact_test_nll_in_nats_and_bits(tmp_path):
     config = pixelcnn_config("smoke")
     experiment = run.build_experiment(config, tmp_path)
-    state = experiment.task.create_state(jax.random.PRNGKey(0))
+    state = init_state(experiment.task, 0)
     results = evaluate_task(experiment.task, state.eval_params, experiment.test_batches(), config.sample.seed)
     assert results["num_examples"] == config.eval.num_examples
     assert results["bits_per_dim"] == pytest.approx(results["nll_nats"] / (28 * 28 * math.log(2)))
@@ -74,7 +74,7 @@ def test_evaluate_reports_the_exact_test_nll_in_nats_and_bits(tmp_path):
 
 def test_pictures_samples_and_completions():
     task = tiny_task((6, 4, 1))
-    params = task.create_state(jax.random.PRNGKey(0)).eval_params
+    params = init_state(task, 0).eval_params
     batch = {"image": jax.random.randint(jax.random.PRNGKey(1), (8, 6, 4, 1), 0, 256).astype(jnp.uint8)}
     chex.assert_max_traces(task.pictures, 1)
     pictures = jax.jit(task.pictures)(params, jax.random.PRNGKey(2), batch)
@@ -92,7 +92,7 @@ def test_pictures_samples_and_completions():
 
 def test_class_conditional_samples_depend_on_the_label():
     task = tiny_task((4, 4, 1), 3, **{"model.arch": "gated", "model.class_conditional": True})
-    params = jax.tree.map(lambda p: SHARPEN * p, task.create_state(jax.random.PRNGKey(0)).eval_params)
+    params = jax.tree.map(lambda p: SHARPEN * p, init_state(task, 0).eval_params)
     key = jax.random.PRNGKey(3)
     first = task.sample(params, key, 16, {"label": jnp.zeros(16, jnp.int32)})
     second = task.sample(params, key, 16, {"label": jnp.full(16, 2)})
@@ -129,6 +129,6 @@ def test_unlabelled_data_cannot_be_class_conditional(tmp_path):
 def test_the_task_samples_a_pixelcnn_with_the_cached_sampler_by_default():
     cached, full = tiny_task((5, 4, 1)), tiny_task((5, 4, 1), **{"sample.sampler": "full"})
     assert cached.cached_sampling and not full.cached_sampling
-    params = jax.tree.map(lambda p: SHARPEN * p, cached.create_state(jax.random.PRNGKey(0)).eval_params)
+    params = jax.tree.map(lambda p: SHARPEN * p, init_state(cached, 0).eval_params)
     key = jax.random.PRNGKey(4)
     np.testing.assert_array_equal(cached.sample(params, key, 8), full.sample(params, key, 8))

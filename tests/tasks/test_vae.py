@@ -8,7 +8,7 @@ import pytest
 from jaxgen import data, tasks
 from jaxgen.data.preprocess import to_model_input
 from jaxgen.validation import ConfigError
-from tests.helpers import vae_config
+from tests.helpers import init_state, vae_config
 
 B = 8
 
@@ -30,19 +30,19 @@ def test_shapes_and_dtypes(preset, shape):
     task, params, batch = make(preset)
     z_dim = task.config.model.z_dim
     x = to_model_input(batch["image"], task.mode, jax.random.PRNGKey(1))
-    code = task.code(params, x)
+    code = jax.jit(task.code)(params, x)  # each under jit: one program instead of op-by-op dispatch
     chex.assert_shape(code, (B, z_dim))
-    recon = task.reconstruct(params, x)
+    recon = jax.jit(task.reconstruct)(params, x)
     chex.assert_shape(recon, (B,) + shape)
     chex.assert_type(recon, jnp.float32)
     assert float(recon.min()) >= 0.0 and float(recon.max()) <= 1.0
-    terms = task.loss_terms(params, x, jax.random.PRNGKey(2))
+    terms = jax.jit(task.loss_terms)(params, x, jax.random.PRNGKey(2))
     chex.assert_tree_shape_prefix(terms, (B,))
     chex.assert_tree_all_finite(terms)
     if task.is_vae:
-        samples = task.sample({"model": params}, jax.random.PRNGKey(3), 5)
+        samples = jax.jit(task.sample, static_argnums=2)({"model": params}, jax.random.PRNGKey(3), 5)
         chex.assert_shape(samples, (5,) + shape)
-        chex.assert_shape(task.interpolate(params, x[:2], x[2:4], 7), (2, 7) + shape)
+        chex.assert_shape(jax.jit(task.interpolate, static_argnums=3)(params, x[:2], x[2:4], 7), (2, 7) + shape)
 
 
 def test_elbo_matches_a_direct_computation():
@@ -110,7 +110,7 @@ def test_pictures_are_images_in_unit_range():
 
 def test_bfloat16_compute_keeps_float32_parameters():
     task, params, batch = make("smoke", **{"train.compute_dtype": "bfloat16"})
-    state = task.create_state(jax.random.PRNGKey(0))
+    state = init_state(task, 0)
     chex.assert_trees_all_equal_dtypes(state.params, jax.tree.map(lambda p: p.astype(jnp.float32), state.params))
     state, metrics = jax.jit(task.train_step)(state, batch)
     chex.assert_tree_all_finite(metrics)
