@@ -23,8 +23,9 @@ Presets (times on a quiet 2-core CPU):
            next 100 (the paper's code). Data: the pix2pix facades pairs come as A|B side by side; put the
            label halves in PATH/A and the photo halves in PATH/B under the same file names and run
            python launch.py --config configs/pix2pix.py:facades,data.name=folder:PATH --workdir runs/pix2pix-facades
-           Not run here (an accelerator; the paper trains it in about 2 hours on a Titan X). Missing: the
-           paper's random jitter (resize to 286, random 256 crop) and mirroring. Published: per-pixel accuracy
+           The paper's random jitter (enlarged to 286 -- bilinear here, bicubic in their code -- and a random
+           256 crop) and mirroring are on. Not run here (an accelerator; the paper trains it in about 2 hours on
+           a Titan X). Published: per-pixel accuracy
            of FCN-8s on the outputs (cityscapes), AMT fooling rates (maps); facades is shown qualitatively.
 
 Evaluate (L1, PSNR, SSIM; FID-D, recognised fraction and source_class_agreement with a classifier):
@@ -48,6 +49,8 @@ def _base() -> ml_collections.ConfigDict:
     c.pix2pix.gan_weight = 1.0
     c.pix2pix.l1_weight = 100.0  # lambda
     c.pix2pix.conditional_d = True  # D judges (input, output); False: the output alone
+    c.pix2pix.random_jitter = 0  # training pairs enlarged by this many pixels a side, then randomly cropped back
+    c.pix2pix.random_mirror = False  # training pairs flipped left-right with probability 1/2
 
     c.model = ml_collections.ConfigDict()
     c.model.features = 64  # the U-Net's first width (doubling to 8x) and the PatchGAN's
@@ -113,6 +116,8 @@ def facades() -> ml_collections.ConfigDict:
     c.data.batch_size = 1
     c.data.eval_batch_size = 8
     c.optim.schedule = "hold_then_linear"
+    c.pix2pix.random_jitter = 30  # the paper's resize to 286 and random 256 crop
+    c.pix2pix.random_mirror = True
     c.train.num_steps = 80_000
     c.train.log_every = 400
     c.train.checkpoint_every = 4000

@@ -13,6 +13,8 @@ row comes from jaxgen/gan/losses.py: `gan` (the non-saturating log loss) or `lsg
 CycleGAN uses). The paper's ablations are keys: pix2pix.gan_weight=0 is "L1 alone" (the regression
 baseline), l1_weight=0 "cGAN alone", conditional_d=False D without the input ("L1+GAN").
 
+Training pairs may be jittered and mirrored as the paper's (pix2pix.random_jitter, pix2pix.random_mirror: the
+facades preset's 256 -> 286 enlargement, random 256 crop and flip), the same transform for input and target.
 One `train_step` draws G(x) once: D is updated on it (as constants), then G's loss is differentiated through
 the same forward against the updated D (the paper's code does the same). Data: `data.pair` makes `source`
 from each image (edges -> digit, grey -> colour), or `data.name=folder:PATH` reads the user's PATH/A (inputs)
@@ -46,10 +48,30 @@ ADVERSARIAL = {"gan": "standard", "lsgan": "lsgan"}  # pix2pix.loss -> the row o
 MAX_PICTURE_ROWS = 8
 
 
+def jitter_and_mirror(rng: jax.Array, pair: tuple[jax.Array, ...], jitter: int, mirror: bool) -> tuple[jax.Array, ...]:
+    """The paper's random jitter and mirroring, the same for every image of an aligned pair (B, H, W, C_i):
+    each image enlarged by `jitter` pixels a side (bilinear; the paper's 256 -> 286), a random H x W crop of it,
+    then a left-right flip with probability 1/2 when `mirror`."""
+    batch, height, width = pair[0].shape[:3]
+    k_offset, k_flip = jax.random.split(rng)
+    if jitter:
+        offsets = jax.random.randint(k_offset, (batch, 2), 0, jitter + 1)
+
+        def crop(image: jax.Array, offset: jax.Array) -> jax.Array:
+            return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))
+
+        enlarged = [jax.image.resize(x, (batch, height + jitter, width + jitter, x.shape[-1]), "bilinear") for x in pair]
+        pair = tuple(jax.vmap(crop)(x, offsets) for x in enlarged)
+    if mirror:
+        flip = jax.random.bernoulli(k_flip, 0.5, (batch, 1, 1, 1))
+        pair = tuple(jnp.where(flip, x[:, :, ::-1], x) for x in pair)
+    return pair
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     p = config.pix2pix
     check_choice(config, "pix2pix.loss", tuple(ADVERSARIAL))
-    for key in ("pix2pix.gan_weight", "pix2pix.l1_weight", "model.dropout_layers"):
+    for key in ("pix2pix.gan_weight", "pix2pix.l1_weight", "pix2pix.random_jitter", "model.dropout_layers"):
         check_positive(config, key, allow_zero=True)
     check_positive(config, "model.features")
     check_positive(config, "model.d_layers")
@@ -144,11 +166,16 @@ class Pix2PixTask:
 
     # ----------------------------------------------------------------- one step: D, then G on the same G(x)
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-        source = to_model_input(batch["source"], "scale11")
-        target = to_model_input(batch["image"], "scale11")
-        fake, pull_back = jax.vjp(lambda p: self.translate(p, source, state.step_rng()), state.params["generator"])
+        p = self.config.pix2pix
+        k_drop = state.step_rng()  # G's dropout; the augmentation draws from a key folded off it
+        k_jitter = jax.random.fold_in(k_drop, 1)
+        source, target = jitter_and_mirror(
+            k_jitter, (to_model_input(batch["source"], "scale11"), to_model_input(batch["image"], "scale11")),
+            p.random_jitter, p.random_mirror,
+        )
+        fake, pull_back = jax.vjp(lambda params: self.translate(params, source, k_drop), state.params["generator"])
         metrics: dict[str, jax.Array] = {}
-        if self.config.pix2pix.gan_weight > 0:
+        if p.gan_weight > 0:
             (d_loss, out), d_grads = jax.value_and_grad(self.discriminator_objective, has_aux=True)(
                 state.params["discriminator"], source, target, jax.lax.stop_gradient(fake)
             )

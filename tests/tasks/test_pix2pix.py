@@ -9,6 +9,7 @@ import pytest
 from configs import pix2pix as pix2pix_configs
 from jaxgen import data, tasks
 from jaxgen.errors import InputError
+from jaxgen.tasks import pix2pix
 from jaxgen.train.optim import learning_rate_schedule
 from jaxgen.validation import ConfigError
 from tests.helpers import init_state, make_config
@@ -136,3 +137,24 @@ def test_hold_then_linear_keeps_lr_for_half_then_decays_to_zero():
     with_warmup["warmup_steps"] = 10  # the warm-up comes out of the held half: the decay still starts at 50
     schedule = learning_rate_schedule(ml_collections.ConfigDict(with_warmup), 100)
     np.testing.assert_allclose([float(schedule(n)) for n in (5, 50, 75, 100)], [1e-4, 2e-4, 1e-4, 0.0], rtol=1e-6, atol=1e-12)
+
+
+def test_jitter_and_mirror_move_input_and_target_together():
+    """Each example is a crop of its enlargement at one offset, flipped or not, the same for both images of
+    its pair; both flips occur over a batch."""
+    x = jax.random.uniform(jax.random.PRNGKey(0), (16, 8, 8, 1))
+    y = jnp.concatenate([x, -x], axis=-1)  # a target with other channels, aligned with x
+    jittered_x, jittered_y = jax.jit(pix2pix.jitter_and_mirror, static_argnums=(2, 3))(jax.random.PRNGKey(1), (x, y), 4, True)
+    assert jittered_x.shape == x.shape and jittered_y.shape == y.shape
+    np.testing.assert_allclose(jittered_y, jnp.concatenate([jittered_x, -jittered_x], axis=-1), atol=1e-6)
+    enlarged = np.asarray(jax.image.resize(x, (16, 12, 12, 1), "bilinear"))
+    flips = []
+    for i in range(16):
+        candidates = {(oy, ox, flip): enlarged[i, oy : oy + 8, ox : ox + 8][:, ::-1 if flip else 1]
+                      for oy in range(5) for ox in range(5) for flip in (False, True)}
+        found = [key for key, crop in candidates.items() if np.allclose(crop, jittered_x[i], atol=1e-6)]
+        assert found, f"example {i} is no crop of its enlargement"
+        flips.append(found[0][2])
+    assert 0 < sum(flips) < 16
+    unchanged = pix2pix.jitter_and_mirror(jax.random.PRNGKey(1), (x, y), 0, False)
+    np.testing.assert_array_equal(unchanged[0], x)
