@@ -71,8 +71,10 @@ def jitter_and_mirror(rng: jax.Array, pair: tuple[jax.Array, ...], jitter: int, 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     p = config.pix2pix
     check_choice(config, "pix2pix.loss", tuple(ADVERSARIAL))
-    for key in ("pix2pix.gan_weight", "pix2pix.l1_weight", "pix2pix.random_jitter", "model.dropout_layers"):
+    for key in ("pix2pix.gan_weight", "pix2pix.l1_weight", "model.dropout_layers"):
         check_positive(config, key, allow_zero=True)
+    jitter, _ = augmentation(config)
+    check(isinstance(jitter, int) and jitter >= 0, f"config key 'pix2pix.random_jitter' must be an int >= 0, got {jitter!r}")
     check_positive(config, "model.features")
     check_positive(config, "model.d_layers")
     check(p.gan_weight > 0 or p.l1_weight > 0, "pix2pix.gan_weight and pix2pix.l1_weight are both 0: G would learn nothing")
@@ -89,6 +91,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         part_settings(config.optim, "discriminator").ema_decay == 0.0,
         "config key 'optim.discriminator.ema_decay' must be 0: D's averaged weights would never be used",
     )
+
+
+def augmentation(config: ml_collections.ConfigDict) -> tuple[int, bool]:
+    """(pix2pix.random_jitter, pix2pix.random_mirror); runs saved before the keys existed trained without them."""
+    p = config.pix2pix
+    return p.get("random_jitter", 0), p.get("random_mirror", False)
 
 
 class Pix2PixTask:
@@ -171,7 +179,7 @@ class Pix2PixTask:
         k_jitter = jax.random.fold_in(k_drop, 1)
         source, target = jitter_and_mirror(
             k_jitter, (to_model_input(batch["source"], "scale11"), to_model_input(batch["image"], "scale11")),
-            p.random_jitter, p.random_mirror,
+            *augmentation(self.config),
         )
         fake, pull_back = jax.vjp(lambda params: self.translate(params, source, k_drop), state.params["generator"])
         metrics: dict[str, jax.Array] = {}

@@ -122,6 +122,7 @@ def test_sample_reads_stored_or_model_space_inputs_and_refuses_none(task_state_b
         ({"pix2pix.gan_weight": 0.0, "pix2pix.l1_weight": 0.0}, "both 0"),
         ({"pix2pix.loss": "wgan"}, "pix2pix.loss"),
         ({"data.pair": "downsample4"}, "same size"),
+        ({"pix2pix.random_jitter": -1}, "pix2pix.random_jitter"),
     ],
 )
 def test_bad_settings_name_the_key(overrides, message):
@@ -158,3 +159,11 @@ def test_jitter_and_mirror_move_input_and_target_together():
     assert 0 < sum(flips) < 16
     unchanged = pix2pix.jitter_and_mirror(jax.random.PRNGKey(1), (x, y), 0, False)
     np.testing.assert_array_equal(unchanged[0], x)
+
+
+def test_a_run_saved_before_the_augmentation_keys_reloads_without_them():
+    config = make_config(pix2pix_configs, "smoke")
+    with config.unlocked():
+        del config.pix2pix["random_jitter"], config.pix2pix["random_mirror"]
+    tasks.validate(config)
+    assert pix2pix.augmentation(config) == (0, False)
