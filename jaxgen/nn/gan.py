@@ -361,3 +361,9 @@ def receptive_field(num_layers: int) -> int:
         field += 3 * jump
         jump *= stride
     return field
+
+
+def patch_grid_size(size: int, num_layers: int) -> int:
+    """The side of the PatchGAN's logit grid for a size x size input: halved num_layers times (4x4, stride 2,
+    padding 1), then two 4x4 stride-1 convolutions with padding 1 take one pixel each."""
+    return size // 2**num_layers - 2

@@ -36,7 +36,7 @@ from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.errors import InputError
 from jaxgen.eval.image_similarity import SSIM_WINDOW, psnr, ssim
 from jaxgen.gan import losses
-from jaxgen.nn.gan import PatchDiscriminator
+from jaxgen.nn.gan import PatchDiscriminator, patch_grid_size
 from jaxgen.nn.translation import UNetGenerator, unet_depth
 from jaxgen.tasks import Batch, Cond, Pictures, check_sample_count
 from jaxgen.train.evaluation import mean_totals
@@ -121,7 +121,7 @@ class Pix2PixTask:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         m, p = config.model, config.pix2pix
-        if image_shape[0] < 3 * 2**m.d_layers:
+        if patch_grid_size(image_shape[0], m.d_layers) < 1:
             raise ConfigError(
                 f"model.d_layers={m.d_layers}: the PatchGAN halves the image {m.d_layers} times and its last two 4x4 convolutions "
                 f"take 2 more pixels off each side, so it needs data.image_size >= {3 * 2**m.d_layers} (got {image_shape[0]})"

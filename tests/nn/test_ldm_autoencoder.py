@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.nn.gan import PatchDiscriminator, receptive_field
+from jaxgen.nn.gan import PatchDiscriminator, patch_grid_size, receptive_field
 from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder
 
 
@@ -25,6 +25,7 @@ def test_the_three_layer_patchgan_sees_70x70_patches():
     x = jnp.zeros((1, 160, 160, 1))
     params = d.init(jax.random.PRNGKey(0), x)["params"]
     out = d.apply({"params": params}, x)
+    assert out.shape[1:] == (patch_grid_size(160, 3),) * 2
     centre = (out.shape[1] // 2, out.shape[2] // 2)
     grad = jax.grad(lambda image: d.apply({"params": params}, image)[0, centre[0], centre[1]])(
         jax.random.normal(jax.random.PRNGKey(1), x.shape))
