@@ -157,8 +157,9 @@ def class_coverage(predicted: np.ndarray, num_classes: int, min_share: float = 0
     """How the samples spread over the classes a classifier assigns them.
 
     A class counts as covered when it receives at least `min_share` of its uniform share
-    (N / K samples). KL(hist || uniform) = log K - H(hist) is 0 for a perfectly even spread and
-    log K when every sample falls in one class.
+    (N / K samples); `smallest_class_share` is the rarest class's count over N / K (1 for a perfectly
+    even spread, 0 when a class is missing; issue 14's demos ask for at least 0.5). KL(hist || uniform)
+    = log K - H(hist) is 0 for a perfectly even spread and log K when every sample falls in one class.
     """
     counts = np.bincount(np.asarray(predicted).ravel(), minlength=num_classes)[:num_classes]
     share = counts / max(counts.sum(), 1)
@@ -166,6 +167,7 @@ def class_coverage(predicted: np.ndarray, num_classes: int, min_share: float = 0
     kl = math.log(num_classes) + float(np.sum(nonzero * np.log(nonzero)))
     return {
         "classes_covered": int(np.sum(share >= min_share / num_classes)),
+        "smallest_class_share": float(share.min() * num_classes),
         "class_kl_to_uniform": kl,
         "class_histogram": counts.tolist(),
     }

@@ -120,6 +120,8 @@ def test_class_coverage_hand_computed():
     assert cov["class_histogram"] == [50, 45, 5, 0]
     # uniform share is 25; a class needs at least 2.5 samples: 0, 1, 2 yes, 3 no
     assert cov["classes_covered"] == 3
+    assert cov["smallest_class_share"] == 0.0
+    assert fm.class_coverage(np.array([0] * 30 + [1] * 20 + [2] * 25 + [3] * 25), 4)["smallest_class_share"] == pytest.approx(0.8)
     expected_kl = math.log(4) + sum(p * math.log(p) for p in (0.5, 0.45, 0.05))
     assert cov["class_kl_to_uniform"] == pytest.approx(expected_kl)
     assert fm.class_coverage(np.arange(100) % 4, 4)["class_kl_to_uniform"] == pytest.approx(0.0, abs=1e-12)
