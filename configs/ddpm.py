@@ -43,6 +43,7 @@ def _ddpm_base() -> ml_collections.ConfigDict:
     c.model.attention_resolutions = (7,)
     c.model.mid_attention = True
     c.model.dropout = 0.0
+    c.model.norm_min_group_size = 2  # GroupNorm groups of at least 2 channels: 1 would erase t and the class (nn/unet.py)
     c.model.class_conditional = False
     c.model.label_dropout = 0.1  # probability of the null class in training (classifier-free guidance)
 

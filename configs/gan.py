@@ -135,8 +135,22 @@ def smoke() -> ml_collections.ConfigDict:
     return c
 
 
-def demo() -> ml_collections.ConfigDict:
+def compare() -> ml_collections.ConfigDict:
     return _gan_base()
+
+
+def demo() -> ml_collections.ConfigDict:
+    c = _gan_base()
+    c.optim.generator.ema_decay = 0.999
+    c.optim.ema_warmup = True  # without it the random initial weights still weigh 0.999^3000 = 5% at the end
+    c.train.num_steps = 3000
+    c.train.checkpoint_every = 1500
+    c.train.eval_at_end = True
+    return c
+
+
+def demo_cond() -> ml_collections.ConfigDict:
+    return with_choices(demo(), "cgan", None)
 
 
 def mnist() -> ml_collections.ConfigDict:
@@ -181,7 +195,9 @@ def celeb_a() -> ml_collections.ConfigDict:
 
 PRESETS: dict[str, common.Preset] = {
     "smoke": smoke,
+    "compare": compare,
     "demo": demo,
+    "demo_cond": demo_cond,
     "mnist": mnist,
     "mnist_mlp": mnist_mlp,
     "fashion_mnist": fashion_mnist,

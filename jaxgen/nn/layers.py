@@ -25,7 +25,7 @@ def kernel_init(std: float) -> nn.initializers.Initializer:
     return nn.initializers.normal(std) if std > 0 else nn.initializers.lecun_normal()
 
 
-def norm_groups(channels: int) -> int:
+def norm_groups(channels: int, min_group_size: int = 1) -> int:
     """GroupNorm's groups: 32 as in the DDPM and LDM networks, fewer for narrow layers (the largest divisor
-    of `channels` <= 32)."""
-    return max(g for g in range(1, 33) if channels % g == 0)
+    of `channels` <= 32 that leaves at least `min_group_size` channels in each group)."""
+    return max(g for g in range(1, 33) if channels % g == 0 and channels // g >= min_group_size)

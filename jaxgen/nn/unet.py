@@ -7,6 +7,12 @@ a middle of residual block, attention, residual block; the mirrored up path take
 connection per block (`num_res_blocks + 1` blocks per level) and upsamples by nearest neighbour +
 3x3 convolution; GroupNorm, swish, and a zero-initialised 3x3 output convolution.
 
+Every GroupNorm keeps at least `norm_min_group_size` channels per group. The embedding is a per-channel
+shift added just before a GroupNorm, and a group of one channel (instance norm: what 32 groups make of a
+16- or 32-channel layer) subtracts exactly that shift, so a narrow UNet with groups of one never sees its
+timestep or class. 2, the default, changes nothing from 64 channels up (the papers' 32 groups); runs saved
+before the key existed were built with 1.
+
 Optional class conditioning: an embedding of `num_classes + 1` entries (the last one is the null class
 of classifier-free guidance) added to the time embedding. With `transformer_depth` > 0 the attention blocks
 are latent diffusion's spatial transformers (`jaxgen/nn/attention.py`), cross-attending to a `context`
@@ -38,13 +44,14 @@ class ResBlock(nn.Module):
     features: int
     dropout: float
     dtype: jnp.dtype = jnp.float32
+    norm_min_group_size: int = 2
 
     @nn.compact
     def __call__(self, x: jax.Array, emb: jax.Array, train: bool) -> jax.Array:
-        h = nn.swish(nn.GroupNorm(norm_groups(x.shape[-1]), dtype=self.dtype)(x))
+        h = nn.swish(nn.GroupNorm(norm_groups(x.shape[-1], self.norm_min_group_size), dtype=self.dtype)(x))
         h = nn.Conv(self.features, (3, 3), dtype=self.dtype)(h)
         h = h + nn.Dense(self.features, dtype=self.dtype)(nn.swish(emb))[:, None, None, :]
-        h = nn.swish(nn.GroupNorm(norm_groups(self.features), dtype=self.dtype)(h))
+        h = nn.swish(nn.GroupNorm(norm_groups(self.features, self.norm_min_group_size), dtype=self.dtype)(h))
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         h = nn.Conv(self.features, (3, 3), dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
         if x.shape[-1] != self.features:
@@ -56,11 +63,12 @@ class AttentionBlock(nn.Module):
     """Single-head self-attention over all positions, residual, zero-initialised output projection."""
 
     dtype: jnp.dtype = jnp.float32
+    norm_min_group_size: int = 2
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         b, h, w, c = x.shape
-        y = nn.GroupNorm(norm_groups(c), dtype=self.dtype)(x).reshape(b, h * w, c)
+        y = nn.GroupNorm(norm_groups(c, self.norm_min_group_size), dtype=self.dtype)(x).reshape(b, h * w, c)
         q, k, v = jnp.split(nn.Dense(3 * c, dtype=self.dtype, name="qkv")(y), 3, axis=-1)
         weights = jax.nn.softmax((jnp.einsum("bqc,bkc->bqk", q, k) / math.sqrt(c)).astype(jnp.float32), axis=-1)
         y = jnp.einsum("bqk,bkc->bqc", weights.astype(v.dtype), v)
@@ -85,6 +93,7 @@ class UNet(nn.Module):
     num_classes: int = 0  # > 0 adds class conditioning with a null class at index num_classes
     transformer_depth: int = 0  # > 0: spatial transformers of this depth instead of the attention blocks
     attention_heads: int = 8  # the spatial transformers' heads (head width: channels / heads)
+    norm_min_group_size: int = 2  # channels per GroupNorm group at least (module docstring)
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -103,7 +112,7 @@ class UNet(nn.Module):
 
         def attend(h: jax.Array) -> jax.Array:
             if not self.transformer_depth:
-                return AttentionBlock(self.dtype)(h)
+                return AttentionBlock(self.dtype, self.norm_min_group_size)(h)
             heads = self.attention_heads
             if h.shape[-1] % heads:
                 raise ValueError(f"UNet attention_heads={heads} does not divide the {h.shape[-1]} channels at {h.shape[1]}x{h.shape[2]}")
@@ -113,7 +122,7 @@ class UNet(nn.Module):
         skips = [h]
         for level, mult in enumerate(self.channel_mults):
             for _ in range(self.num_res_blocks):
-                h = ResBlock(self.channels * mult, self.dropout, self.dtype)(h, emb, train)
+                h = ResBlock(self.channels * mult, self.dropout, self.dtype, self.norm_min_group_size)(h, emb, train)
                 if h.shape[1] in self.attention_resolutions:
                     h = attend(h)
                 skips.append(h)
@@ -121,20 +130,20 @@ class UNet(nn.Module):
                 h = nn.Conv(h.shape[-1], (3, 3), strides=(2, 2), dtype=self.dtype, name=f"down_{level}")(h)
                 skips.append(h)
 
-        h = ResBlock(h.shape[-1], self.dropout, self.dtype)(h, emb, train)
+        h = ResBlock(h.shape[-1], self.dropout, self.dtype, self.norm_min_group_size)(h, emb, train)
         if self.mid_attention:
             h = attend(h)
-        h = ResBlock(h.shape[-1], self.dropout, self.dtype)(h, emb, train)
+        h = ResBlock(h.shape[-1], self.dropout, self.dtype, self.norm_min_group_size)(h, emb, train)
 
         for level, mult in reversed(list(enumerate(self.channel_mults))):
             for _ in range(self.num_res_blocks + 1):
-                h = ResBlock(self.channels * mult, self.dropout, self.dtype)(jnp.concatenate([h, skips.pop()], -1), emb, train)
+                h = ResBlock(self.channels * mult, self.dropout, self.dtype, self.norm_min_group_size)(jnp.concatenate([h, skips.pop()], -1), emb, train)
                 if h.shape[1] in self.attention_resolutions:
                     h = attend(h)
             if level != 0:
                 h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
                 h = nn.Conv(h.shape[-1], (3, 3), dtype=self.dtype, name=f"up_{level}")(h)
 
-        h = nn.swish(nn.GroupNorm(norm_groups(h.shape[-1]), dtype=self.dtype)(h))
+        h = nn.swish(nn.GroupNorm(norm_groups(h.shape[-1], self.norm_min_group_size), dtype=self.dtype)(h))
         out = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype, kernel_init=nn.initializers.zeros, name="head")(h)
         return out.astype(jnp.float32)

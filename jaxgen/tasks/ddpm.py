@@ -49,6 +49,10 @@ def validate_diffusion(config: ml_collections.ConfigDict) -> None:
     for key in ("diffusion.num_steps", "model.channels", "model.num_res_blocks", "sample.steps"):
         check_positive(config, key)
     check(len(m.channel_mults) > 0, "model.channel_mults must be non-empty")
+    check(
+        1 <= norm_min_group_size(config) <= m.channels,
+        f"config key 'model.norm_min_group_size' must be in [1, model.channels={m.channels}], got {norm_min_group_size(config)}",
+    )
     check(0.0 <= m.dropout < 1.0, f"config key 'model.dropout' must be in [0, 1), got {m.dropout}")
     check(s.steps <= d.num_steps, f"sample.steps={s.steps} exceeds diffusion.num_steps={d.num_steps}")
     check(
@@ -66,6 +70,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         m.class_conditional or config.sample.guidance_scale == 0.0,
         "sample.guidance_scale needs a class-conditional model (model.class_conditional=True)",
     )
+
+
+def norm_min_group_size(config: ml_collections.ConfigDict) -> int:
+    """model.norm_min_group_size; runs saved before the key existed had groups of one channel in narrow layers
+    (jaxgen/nn/unet.py says why that blinds them to t and the class) and are rebuilt as they were trained."""
+    return config.model.get("norm_min_group_size", 1)
 
 
 def make_schedule(d: ml_collections.ConfigDict) -> Schedule:
@@ -102,7 +112,8 @@ class DDPMTask:
         self.net = UNet(
             channels=m.channels, channel_mults=tuple(m.channel_mults), num_res_blocks=m.num_res_blocks,
             attention_resolutions=tuple(m.attention_resolutions), mid_attention=m.mid_attention, dropout=m.dropout,
-            out_channels=channels, num_classes=self.num_classes, dtype=dtype,
+            out_channels=channels, num_classes=self.num_classes, norm_min_group_size=norm_min_group_size(config),
+            dtype=dtype,
         )
 
     # ----------------------------------------------------------------- model pieces

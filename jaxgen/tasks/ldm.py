@@ -34,7 +34,7 @@ from jaxgen.eval.image_similarity import psnr, region_psnr, ssim
 from jaxgen.nn.conditioning import ClassEmbedder, LayoutEncoder, TextTransformer
 from jaxgen.nn.unet import UNet
 from jaxgen.tasks import Cond, Pictures, Task, check_sample_count, class_rows, compute_dtype, labels_of, require_labels
-from jaxgen.tasks.ddpm import make_schedule, validate_diffusion
+from jaxgen.tasks.ddpm import make_schedule, norm_min_group_size, validate_diffusion
 from jaxgen.train.evaluation import mean_totals
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
@@ -115,7 +115,7 @@ class LDMTask:
             channels=m.channels, channel_mults=tuple(m.channel_mults), num_res_blocks=m.num_res_blocks,
             attention_resolutions=tuple(m.attention_resolutions), mid_attention=m.mid_attention, dropout=m.dropout,
             out_channels=self.latent_shape[-1], transformer_depth=m.transformer_depth if self.conditioning in GUIDED else 0,
-            attention_heads=m.attention_heads, dtype=dtype,
+            attention_heads=m.attention_heads, norm_min_group_size=norm_min_group_size(config), dtype=dtype,
         )
         self.conditioner = {
             "class": lambda: ClassEmbedder(spec.num_classes, l.context_dim),

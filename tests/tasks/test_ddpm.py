@@ -71,6 +71,14 @@ def test_class_conditional_samples_follow_labels_and_guidance_traces_once():
     chex.assert_shape(pictures["reverse_process"][0], (8 * 10, 28, 28, 1))
 
 
+def test_runs_saved_before_norm_min_group_size_are_rebuilt_as_trained():
+    config = ddpm_config("smoke")
+    assert tasks.get_task(config, data.open_source(config.data, "train").spec).net.norm_min_group_size == 2
+    with config.unlocked():
+        del config.model["norm_min_group_size"]
+    assert tasks.get_task(config, data.open_source(config.data, "train").spec).net.norm_min_group_size == 1
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -92,6 +100,8 @@ def test_impossible_models_name_the_key(overrides, message):
         ("diffusion.parameterisation=score", "diffusion.parameterisation"),
         ("diffusion.loss_weighting=snr", "diffusion.loss_weighting"),
         ("diffusion.min_snr_gamma=0.0", "diffusion.min_snr_gamma"),
+        ("model.norm_min_group_size=0", "model.norm_min_group_size"),
+        ("model.norm_min_group_size=9", r"model.channels=8\]"),
     ],
 )
 def test_config_errors(override, message):
