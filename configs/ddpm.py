@@ -2,16 +2,23 @@
 
 Presets:
   smoke        tiny UNet, T = 50, a few steps on mnist5k: the test suite's one-step check.
-  demo         small UNet (channels 16, mults (1, 2, 2), attention at 7x7) on the built-in mnist5k
-               digits: v-prediction on the cosine schedule (T = 1000), Adam 1e-3 with 100 warm-up steps,
-               batch 64, EMA 0.995, 1200 steps; pictures with 50 DDIM steps.
-               `python launch.py --config configs/ddpm.py:demo --workdir runs/ddpm-demo`: 9 min on 2
-               shared cores; mostly digit-like samples, FID-D 125 (2,000 samples, 50 DDIM steps,
-               classifier features), 10 classes covered (eps-prediction on the linear schedule left
-               grey, noisy backgrounds in half the samples at the same budget).
-  demo_cond    demo, class-conditional (label dropout 0.1), sampled with guidance w = 1; the same
-               command with :demo_cond, about the demo's time; samples follow their labels (not yet
-               measured with FID-D).
+  demo_cond    the digits demo: the demo's network class-conditional (label dropout 0.1), 1600 steps,
+               sampled with classifier-free guidance w = 0.3 (50 DDIM steps).
+               `python launch.py --config configs/ddpm.py:demo_cond --workdir runs/ddpm-demo-cond`: 10.2 min
+               from launch to the last step on a quiet 2-core CPU (compilation and pictures included), then
+               11 min of evaluation when the classifier is given. 5,000 samples, the mnist5k classifier (README
+               "Results"): FID-D 16.6, 95.2% recognised, every class (the rarest at 0.84 of its share), 93.7%
+               drawn as the asked-for class. From the workdir alone (another w: --set sample.guidance_scale=W):
+               python launch.py --workdir runs/ddpm-demo-cond --mode eval --set eval.feature_network=classifier \
+                   --set eval.classifier_workdir=runs/classifier-mnist5k
+  demo         small UNet (channels 16, mults (1, 2, 2), attention at 7x7), unconditional, on the built-in
+               mnist5k digits: v-prediction on the cosine schedule (T = 1000), Adam 1e-3 with 100 warm-up
+               steps, batch 64, EMA 0.995, 1200 steps; pictures with 50 DDIM steps.
+               `python launch.py --config configs/ddpm.py:demo --workdir runs/ddpm-demo`: about 8 min alone;
+               FID-D 114.6 (2,000 samples), 70.9% recognised, every class (the rarest at 0.64 of its share):
+               most samples are digits, a third malformed strokes. (Before model.norm_min_group_size the
+               16- and 32-channel GroupNorms erased t and the class: FID-D 125, and a conditional model
+               that ignored its labels.)
   mnist        the demo network at channels 64 with 2 res blocks on real MNIST (tfds).
   cifar10      the paper's CIFAR-10 model and training: channels 128, mults (1, 2, 2, 2), 2 res blocks,
                attention at 16x16, dropout 0.1 (35.7M parameters); Adam 2e-4, batch 128, warm-up 5000,
@@ -24,7 +31,7 @@ Loss: `diffusion.parameterisation` eps | x0 | v; `diffusion.loss_weighting` none
 Sampling: `--config.sample.sampler=ddim --config.sample.steps=50 --config.sample.eta=0.0`
 (`sample.sampler=ddpm` runs all T ancestral steps; `sample.guidance_scale` for conditional models).
 
-Example: python launch.py --config configs/ddpm.py:demo --workdir runs/ddpm-demo
+Example: python launch.py --config configs/ddpm.py:demo_cond --workdir runs/ddpm-demo-cond
 """
 from __future__ import annotations
 
@@ -117,7 +124,11 @@ def demo() -> ml_collections.ConfigDict:
 def demo_cond() -> ml_collections.ConfigDict:
     c = demo()
     c.model.class_conditional = True
-    c.sample.guidance_scale = 1.0
+    c.sample.guidance_scale = 0.3
+    c.train.num_steps = 1600
+    c.train.checkpoint_every = 800
+    c.train.sample_every = 800
+    c.eval.num_samples = 5000
     return c
 
 
