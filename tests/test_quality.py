@@ -99,7 +99,7 @@ def judged_on_one_device(config, judge, workdir) -> dict:
 
 def test_conditional_dcgan_demo_convinces(tmp_path, digit_judge):
     """Measured: FID-D 17.9, 95.0% recognised, the rarest class at 0.96 of its share, 95.5% of the
-    asked-for class (5,000 samples); ~9 minutes."""
+    asked-for class (5,000 samples). 27 minutes under the tests' -O0 while sharing the CPU."""
     from tests.helpers import gan_config
 
     metrics = judged_on_one_device(gan_config("demo_cond"), digit_judge, tmp_path)
@@ -109,7 +109,8 @@ def test_conditional_dcgan_demo_convinces(tmp_path, digit_judge):
 
 def test_conditional_ddpm_demo_convinces(tmp_path, digit_judge):
     """Measured: FID-D 16.6, 95.2% recognised, the rarest class at 0.84 of its share, 93.7% of the
-    asked-for class (5,000 samples at w = 0.3); ~21 minutes, half of it the guided sampling."""
+    asked-for class (5,000 samples at w = 0.3). 21 minutes under launch.py, 77 under the tests' -O0 while
+    sharing the CPU (most of it the guided sampling)."""
     from tests.helpers import ddpm_config
 
     metrics = judged_on_one_device(ddpm_config("demo_cond"), digit_judge, tmp_path)
