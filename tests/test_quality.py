@@ -90,9 +90,7 @@ def judged_on_one_device(config, judge, workdir) -> dict:
     8 fake devices of the 2 cores would take hours."""
     import jax
 
-    config = judged(config, judge)
-    with config.unlocked():
-        config.train.eval_at_end = False
+    config = judged(config, judge)  # run.train ignores train.eval_at_end (run.main's business)
     run.train(config, workdir, devices=jax.devices()[:1])
     return run.evaluate(config, workdir, devices=jax.devices()[:1])["metrics"]
 
