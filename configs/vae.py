@@ -10,6 +10,15 @@ Presets (times measured on a 2-core CPU, 2026-11-28; numbers from --mode eval on
              426, recall_d 0.0004 (blurry decoder means), all 10 classes covered.
   conv_demo  convolutional VAE (z = 16) on mnist5k, 2000 steps at batch 64 (~2.5 min): ELBO -103.4,
              IWAE(k=100) -96.4 nats, linear probe 0.88; FID-D 146, IS_d 7.24, recall_d 0.71.
+  demo_cond  issue 14's digits demo: conv_demo made class-conditional (Sohn et al. 2015: y joins encoder
+             and decoder) with a learned full-covariance Gaussian prior per class, p(z|y) = N(m_y, S_y),
+             8000 steps (5.1 min of training, 5.3 min with the IWAE eval, 2026-12-07). Judged by the
+             mnist5k classifier on 5,000 samples: FID-D 7.4, 97.4% recognised (confidence > 0.9), the
+             rarest class at 0.97 of its share, 98.2% of the asked-for class; test NLL 88.7 nats given
+             the labels (IWAE k=100). With N(0, I) instead (the same network, 2000 steps) FID-D was 168:
+             the classes' codes do not fill N(0, I), and samples from its holes are malformed strokes.
+             Reproduce from the workdir: python launch.py --workdir runs/vae-demo-cond --mode eval
+             --set eval.feature_network=classifier --set eval.classifier_workdir=runs/classifier-mnist5k
   photos     convolutional VAE with a per-pixel Gaussian decoder on the built-in 32x32 colour crops
              `photos32`, dequantised (~4 min, eval ~1.5 min): 7.14 bits/dim on the held-out photo
              (IWAE k=100) -- it overfits its six training photos; a demo of the Gaussian path.
@@ -21,7 +30,7 @@ Presets (times measured on a 2-core CPU, 2026-11-28; numbers from --mode eval on
              dynamic binarisation. 1M steps = 1e8 training samples, the length of the paper's
              curves. Not yet run by us (needs the prepared tfds dataset); the published anchor is
              -log p(x) = 86.76 nats (Burda et al. 2016, a larger two-layer VAE, k = 1 training).
-  ae_smoke, conv_smoke, photos_smoke: tiny variants for the test suite.
+  ae_smoke, conv_smoke, cond_smoke, photos_smoke: tiny variants for the test suite.
 
 Example: python launch.py --config configs/vae.py:demo --workdir runs/vae-demo
 """
@@ -44,6 +53,10 @@ def _vae_base() -> ml_collections.ConfigDict:
     c.model.activation = "relu"  # relu | tanh | softplus | leaky_relu
     c.model.decoder = "bernoulli"  # bernoulli | gaussian (per-pixel mean and log-variance)
     c.model.init_std = 0.0  # 0 keeps Flax's default initialiser; > 0 draws weights from N(0, init_std^2)
+    c.model.class_conditional = False  # the conditional VAE (Sohn et al. 2015): q(z|x, y), p(x|z, y)
+    # standard_normal | class_gaussian (learned N(m_y, S_y) per class; conditional) | gaussian_mixture (learned)
+    c.model.prior = "standard_normal"
+    c.model.prior_components = 10  # gaussian_mixture: K full-covariance components
 
     c.data.preprocess = "binarize_dynamic"
     c.data.batch_size = 128  # splits over 1, 2, 4, 8 or 16 devices
@@ -53,6 +66,9 @@ def _vae_base() -> ml_collections.ConfigDict:
     c.train.sample_every = 2000
     c.train.eval_at_end = True
 
+    # Samples z = m + tau * eps from the prior (m = 0 and unit scale for N(0, I)); tau < 1 trades variety for
+    # typical samples, as in Kingma & Dhariwal 2018's reduced-temperature sampling.
+    c.sample.temperature = 1.0
     c.eval.iwae_k = (1, 10, 100, 1000)
     c.eval.iwae_chunk = 100  # importance samples evaluated at once
     c.eval.linear_probe = True
@@ -101,11 +117,30 @@ def conv_demo() -> ml_collections.ConfigDict:
     return c
 
 
+def demo_cond() -> ml_collections.ConfigDict:
+    c = conv_demo()
+    c.model.class_conditional = True
+    c.model.prior = "class_gaussian"
+    c.train.num_steps = 8000
+    c.train.checkpoint_every = 2000
+    c.train.sample_every = 2000
+    c.eval.num_samples = 5000
+    return c
+
+
 def conv_smoke() -> ml_collections.ConfigDict:
     c = smoke()
     c.model.arch = "conv"
     c.model.conv_features = (8, 16)
     c.model.z_dim = 4
+    return c
+
+
+def cond_smoke() -> ml_collections.ConfigDict:
+    c = conv_smoke()
+    c.model.class_conditional = True
+    c.model.prior = "class_gaussian"
+    c.train.num_grid_samples = 20
     return c
 
 
@@ -169,7 +204,9 @@ PRESETS: dict[str, common.Preset] = {
     "smoke": smoke,
     "demo": demo,
     "conv_demo": conv_demo,
+    "demo_cond": demo_cond,
     "conv_smoke": conv_smoke,
+    "cond_smoke": cond_smoke,
     "photos": photos,
     "photos_smoke": photos_smoke,
     "ae_demo": ae_demo,

@@ -30,7 +30,7 @@ FAMILY_ONE_STEP = {
 # validated in the default suite (tests/test_configs.py).
 # The other PixelCNN architectures' likelihoods, causality and samples have default tests of their own
 # (tests/tasks/test_pixelcnn.py, tests/nn/test_autoregressive_nets.py); their trip through the loop is slow.
-DEFAULT = {("vae", "ae_smoke"), ("vae", "conv_smoke"), ("vae", "photos_smoke"), ("pixelcnn", "smoke"), ("pixelcnn", "smoke_rgb"),
+DEFAULT = {("vae", "ae_smoke"), ("vae", "conv_smoke"), ("vae", "cond_smoke"), ("vae", "photos_smoke"), ("pixelcnn", "smoke"), ("pixelcnn", "smoke_rgb"),
            ("pix2pix", "smoke")}
 ALL_PRESETS = [
     pytest.param(family, preset, marks=[] if (family, preset) in DEFAULT else [pytest.mark.slow])

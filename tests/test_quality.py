@@ -116,6 +116,15 @@ def test_conditional_ddpm_demo_convinces(tmp_path, digit_judge):
     assert metrics["conditional_accuracy"] >= 0.9
 
 
+def test_conditional_vae_demo_convinces(tmp_path, digit_judge):
+    """Measured: FID-D 7.4, 97.4% recognised, the rarest class at 0.97 of its share, 98.2% of the asked-for
+    class (5,000 samples); a learned prior per class, p(z|y), is what does it (N(0, I): FID-D 168)."""
+    metrics = judged_on_one_device(vae_config("demo_cond"), digit_judge, tmp_path)
+    assert_convincing(metrics)
+    assert metrics["conditional_accuracy"] >= 0.9
+    assert (tmp_path / "images" / "analogies.png").is_file()
+
+
 def test_dcgan_loss_comparison_budget_draws_every_digit(tmp_path, digit_judge):
     """Measured: FID-D 167, all 10 classes, KL to uniform 0.08 (5,000 samples)."""
     from tests.helpers import gan_config

@@ -11,6 +11,7 @@ from jaxgen.probability import gaussian_log_density, standard_normal_log_density
 
 PosteriorFn = Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # x -> (mean, log_var) of q(z|x)
 LikelihoodFn = Callable[[jax.Array, jax.Array], jax.Array]  # (x, z) -> log p(x|z), shape (B,)
+PriorDensityFn = Callable[[jax.Array], jax.Array]  # z (B, Z) -> log p(z), shape (B,)
 
 
 def importance_weighted_log_likelihood(
@@ -20,11 +21,13 @@ def importance_weighted_log_likelihood(
     log_likelihood_fn: LikelihoodFn,
     num_samples: int,
     chunk: int,
+    prior_log_density: PriorDensityFn = standard_normal_log_density,
 ) -> jax.Array:
     """The IWAE bound (Burda et al. 2016) L_k = E[log (1/k) sum_i p(x, z_i) / q(z_i | x)], per example.
 
     L_1 is the ELBO; L_k rises with k towards log p(x). The k samples are drawn `chunk` at a
-    time and combined with a running log-sum-exp, so memory is O(chunk * batch). Returns (B,).
+    time and combined with a running log-sum-exp, so memory is O(chunk * batch). The prior p(z) is
+    N(0, I) unless `prior_log_density` says otherwise (a learned or class-conditional prior). Returns (B,).
     """
     if num_samples % chunk:
         raise ValueError(f"num_samples={num_samples} is not a multiple of chunk={chunk}")
@@ -36,7 +39,7 @@ def importance_weighted_log_likelihood(
         z = mean + std * eps
         log_q = jnp.sum(gaussian_log_density(z, mean, log_var), axis=-1)
         log_px = jax.vmap(log_likelihood_fn, in_axes=(None, 0))(x, z)
-        return log_px + standard_normal_log_density(z) - log_q
+        return log_px + jax.vmap(prior_log_density)(z) - log_q
 
     def body(running: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
         return jnp.logaddexp(running, jax.nn.logsumexp(log_weights(key), axis=0)), None

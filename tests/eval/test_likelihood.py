@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from jaxgen.eval.likelihood import discrete_bits_per_dim, importance_weighted_log_likelihood, nats_to_bits_per_dim
-from jaxgen.probability import gaussian_log_density
+from jaxgen.probability import full_gaussian_log_density, gaussian_log_density
 
 SIGMA2 = 0.25  # decoder variance of p(x|z) = N(W z + b, SIGMA2 I)
 
@@ -51,6 +51,32 @@ def test_iwae_with_the_true_posterior_is_exact_for_every_k():
         bound = importance_weighted_log_likelihood(jax.random.PRNGKey(k), x, posterior, likelihood_fn(w, b), k, chunk)
         chex.assert_shape(bound, (5,))
         np.testing.assert_allclose(bound, log_px, atol=2e-4)
+
+
+def test_iwae_with_a_learned_prior_is_exact_with_the_true_posterior():
+    """Prior p(z) = N(m, C) given to the bound as a density: p(x) = N(W m + b, W C W^T + SIGMA2 I), posterior
+    N(S (C^-1 m + W^T (x - b) / SIGMA2), S) with S = (C^-1 + W^T W / SIGMA2)^-1 -- diagonal for diagonal C and
+    orthogonal columns of W, so q can be the true posterior."""
+    w, b, x, _, _, _ = linear_gaussian(seed=3)
+    q, _ = np.linalg.qr(np.asarray(w))
+    w = q * np.array([1.2, 0.5])
+    m, c = np.array([0.7, -1.5]), np.diag([2.0, 0.3])
+    xs, bs = np.asarray(x, np.float64), np.asarray(b, np.float64)
+    log_px = stats.multivariate_normal(w @ m + bs, w @ c @ w.T + SIGMA2 * np.eye(3)).logpdf(xs)
+    s = np.linalg.inv(np.linalg.inv(c) + w.T @ w / SIGMA2)
+    np.testing.assert_allclose(s, np.diag(np.diag(s)), atol=1e-6)
+    post_mean = (np.linalg.inv(c) @ m + (xs - bs) @ w / SIGMA2) @ s.T
+    precision_tril = jnp.asarray(np.linalg.inv(np.sqrt(c)), jnp.float32)  # A = C^-1/2 for a diagonal C
+
+    def posterior(x_):
+        return jnp.asarray(post_mean, jnp.float32), jnp.broadcast_to(jnp.log(jnp.diag(jnp.asarray(s, jnp.float32))), post_mean.shape)
+
+    def prior(z):
+        return full_gaussian_log_density(z, jnp.asarray(m, jnp.float32), precision_tril)
+
+    w32 = jnp.asarray(w, jnp.float32)
+    bound = importance_weighted_log_likelihood(jax.random.PRNGKey(0), x, posterior, likelihood_fn(w32, b), 16, 8, prior)
+    np.testing.assert_allclose(bound, log_px, atol=3e-4)
 
 
 def test_iwae_rises_with_k_and_stays_below_log_p():
