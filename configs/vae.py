@@ -19,7 +19,14 @@ Presets (times measured on a 2-core CPU, 2026-11-28; numbers from --mode eval on
              the classes' codes do not fill N(0, I), and samples from its holes are malformed strokes.
              Reproduce from the workdir: python launch.py --workdir runs/vae-demo-cond --mode eval
              --set eval.feature_network=classifier --set eval.classifier_workdir=runs/classifier-mnist5k
-  photos     convolutional VAE with a per-pixel Gaussian decoder on the built-in 32x32 colour crops
+  demo_mixture  the unconditional counterpart: conv_demo with a learned mixture prior, p(z) = sum_k pi_k
+             N(m_k, S_k), K = 10 full-covariance components, 12000 steps (~7.5 min alone at demo_cond's
+             26 steps/s; 12.4 min measured while sharing the CPU with another training). 5,000 samples:
+             FID-D 15.9, 92.0% recognised, the rarest class at 0.89 of its share; test NLL 91.0 nats.
+             With N(0, I), the same network at 8000 steps: FID-D 104, 73.7% recognised; with the
+             mixture at 8000 steps: FID-D 25.7, 89.4% (90.6% at sample.temperature=0.9).
+             Reproduce: as demo_cond, with --workdir runs/vae-demo-mixture.
+ on the built-in 32x32 colour crops
              `photos32`, dequantised (~4 min, eval ~1.5 min): 7.14 bits/dim on the held-out photo
              (IWAE k=100) -- it overfits its six training photos; a demo of the Gaussian path.
   ae_demo    deterministic autoencoder (L2 reconstruction), z = 2, on mnist5k (~25 s): summed
@@ -128,6 +135,16 @@ def demo_cond() -> ml_collections.ConfigDict:
     return c
 
 
+def demo_mixture() -> ml_collections.ConfigDict:
+    c = conv_demo()
+    c.model.prior = "gaussian_mixture"
+    c.train.num_steps = 12000
+    c.train.checkpoint_every = 4000
+    c.train.sample_every = 4000
+    c.eval.num_samples = 5000
+    return c
+
+
 def conv_smoke() -> ml_collections.ConfigDict:
     c = smoke()
     c.model.arch = "conv"
@@ -205,6 +222,7 @@ PRESETS: dict[str, common.Preset] = {
     "demo": demo,
     "conv_demo": conv_demo,
     "demo_cond": demo_cond,
+    "demo_mixture": demo_mixture,
     "conv_smoke": conv_smoke,
     "cond_smoke": cond_smoke,
     "photos": photos,

@@ -125,6 +125,11 @@ def test_conditional_vae_demo_convinces(tmp_path, digit_judge):
     assert (tmp_path / "images" / "analogies.png").is_file()
 
 
+def test_unconditional_vae_demo_with_a_mixture_prior_convinces(tmp_path, digit_judge):
+    """Measured: FID-D 15.9, 92.0% recognised, the rarest class at 0.89 of its share (5,000 samples)."""
+    assert_convincing(judged_on_one_device(vae_config("demo_mixture"), digit_judge, tmp_path))
+
+
 def test_dcgan_loss_comparison_budget_draws_every_digit(tmp_path, digit_judge):
     """Measured: FID-D 167, all 10 classes, KL to uniform 0.08 (5,000 samples)."""
     from tests.helpers import gan_config
