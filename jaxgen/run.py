@@ -315,17 +315,28 @@ def condition_batches(cond: dict[str, np.ndarray], batch: int) -> Iterator[dict[
         yield {k: jnp.asarray(np.asarray(v)[rows]) for k, v in cond.items()}
 
 
+def fresh_folder(parent: pathlib.Path, name: str) -> pathlib.Path:
+    """`parent/name`, or `parent/name-2`, `-3`, ... when it already holds files: a later call never writes
+    over an earlier one's samples (other conditions or another number of them under the same step and seed)."""
+    folder, copy = parent / name, 1
+    while folder.is_dir() and any(folder.iterdir()):
+        copy += 1
+        folder = parent / f"{name}-{copy}"
+    return folder
+
+
 def sample(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> np.ndarray:
     """Samples from the latest checkpoint, generated in batches split over the mesh: `sample.num` of them,
-    or one per given label or input image. Written to `samples/<step>_<seed>/`: one PNG per image
-    (`000000.png`, ... -- what clean-fid, torch-fidelity and pytorch-fid read), `samples.npz` (all images
-    as uint8, the step and the conditions) and `grid.png`. Returns the images, float32 in [0, 1]."""
+    or one per given label or input image. Written to `samples/<step>_<seed>/` (`<step>_<seed>-2/`, ... when
+    that one exists): one PNG per image (`000000.png`, ... -- what clean-fid, torch-fidelity and pytorch-fid
+    read), `samples.npz` (all images as uint8, the step and the conditions) and `grid.png`. Returns the
+    images, float32 in [0, 1]."""
     experiment, state = restored(config, workdir)
     cond = sample_conditions(config, experiment)
     num = len(next(iter(cond.values()))) if cond else config.sample.num
     batch = sample_batch_size(config, num, experiment.mesh.size)
     step, seed = int(state.step), config.sample.seed
-    folder = experiment.workdir / "samples" / f"{step}_{seed}"
+    folder = fresh_folder(experiment.workdir / "samples", f"{step}_{seed}")
     writing = jax.process_index() == 0
     if writing:
         folder.mkdir(parents=True, exist_ok=True)

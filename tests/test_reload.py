@@ -37,6 +37,12 @@ def test_sample_mode_needs_only_the_workdir_and_writes_one_png_per_image(trained
     assert grid.text == {"step": "2", "seed": "7"}
     again = run.main(None, workdir, "sample", ["sample.num=11", "sample.batch_size=4", "sample.seed=7"], base_config())
     np.testing.assert_array_equal(again, images)  # the seed fixes the samples
+    fewer = run.main(None, workdir, "sample", ["sample.num=3", "sample.batch_size=4", "sample.seed=7"], base_config())
+    # Each call writes a folder of its own: the first one's 11 images are all still there, as written.
+    assert len(list(folder.glob("0*.png"))) == 11
+    np.testing.assert_array_equal(np.load(folder / "samples.npz")["images"], stored["images"])
+    assert len(list((workdir / "samples" / "2_7-2").glob("0*.png"))) == 11
+    assert np.load(workdir / "samples" / "2_7-3" / "samples.npz")["images"].shape[0] == len(fewer) == 3
 
 
 def test_conditions_are_split_into_batches_and_padded(trained, monkeypatch):
