@@ -35,7 +35,7 @@ from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.eval.image_similarity import SSIM_WINDOW, psnr, ssim
 from jaxgen.eval.likelihood import discrete_bits_per_dim, importance_weighted_log_likelihood
 from jaxgen.data.preprocess import DEQUANTIZE_LOG_SCALE
-from jaxgen.nn import ClassGaussianPrior, ConvDecoder, GaussianMixturePrior, ConvEncoder, MLPDecoder, MLPEncoder
+from jaxgen.nn import ClassGaussianPrior, ConvDecoder, ConvEncoder, GaussianMixturePrior, MLPDecoder, MLPEncoder
 from jaxgen.nn.layers import ACTIVATIONS
 from jaxgen.tasks import (
     Cond, Pictures, check_model_space, check_sample_count, class_rows, compute_dtype, labels_of, require_labels,
@@ -52,6 +52,16 @@ MANIFOLD_SIZE = 20  # the 2-D latent manifold picture is MANIFOLD_SIZE x MANIFOL
 PICTURE_ROWS = 8
 
 
+def is_class_conditional(config: ml_collections.ConfigDict) -> bool:
+    """model.class_conditional; runs saved before the key were unconditional."""
+    return config.model.get("class_conditional", False)
+
+
+def prior_kind(config: ml_collections.ConfigDict) -> str:
+    """model.prior; runs saved before the key had the standard prior."""
+    return config.model.get("prior", "standard_normal")
+
+
 def sample_temperature(config: ml_collections.ConfigDict) -> float:
     """tau of the prior's samples; runs saved before the key sampled at tau = 1."""
     return config.sample.get("temperature", 1.0)
@@ -65,14 +75,14 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     check_choice(config, "model.activation", tuple(ACTIVATIONS))
     check_positive(config, "model.z_dim")
     check(
-        m.kind == "vae" or not m.get("class_conditional", False),
+        m.kind == "vae" or not is_class_conditional(config),
         "model.class_conditional needs a VAE (model.kind='vae'): an autoencoder has no prior to condition",
     )
     check(sample_temperature(config) > 0, f"config key 'sample.temperature' must be > 0, got {sample_temperature(config)}")
-    prior = m.get("prior", "standard_normal")  # runs saved before the key had the standard prior
+    prior = prior_kind(config)
     check(prior in PRIORS, f"config key 'model.prior' is '{prior}'; choose one of: {', '.join(PRIORS)}")
     check(
-        prior != "class_gaussian" or m.get("class_conditional", False),
+        prior != "class_gaussian" or is_class_conditional(config),
         "model.prior='class_gaussian' is a prior per class: it needs model.class_conditional=True",
     )
     if prior == "gaussian_mixture":
@@ -116,10 +126,10 @@ class VAETask:
                 f"the images are {self.image_shape[0]}x{self.image_shape[1]} (set data.image_size)"
             )
         self.is_vae = m.kind == "vae"
-        if m.get("class_conditional", False):
+        if is_class_conditional(config):
             require_labels(spec, "model.class_conditional")
-        self.num_classes = spec.num_classes if m.get("class_conditional", False) else 0
-        self.prior_kind = m.get("prior", "standard_normal")
+        self.num_classes = spec.num_classes if is_class_conditional(config) else 0
+        self.prior_kind = prior_kind(config)
         if self.prior_kind == "class_gaussian":
             self.prior = ClassGaussianPrior(self.num_classes, m.z_dim)
         elif self.prior_kind == "gaussian_mixture":
@@ -336,7 +346,7 @@ class VAETask:
         decoded = self.decode(params, jnp.repeat(z, self.num_classes, axis=0), classes)
         return decoded.reshape((x.shape[0], self.num_classes) + self.image_shape)
 
-    def latent_manifold(self, params: Params, size: int = MANIFOLD_SIZE, label: int | None = None) -> jax.Array:
+    def latent_manifold(self, params: Params, size: int = MANIFOLD_SIZE, label: jax.Array | int | None = None) -> jax.Array:
         """K&W fig. 4: decode z = Phi^-1(u) on a size x size grid of u in (0, 1), carried to the prior's
         coordinates; needs z_dim = 2 and a Gaussian prior. A class-conditional VAE draws the manifold of one
         class, `label`."""
@@ -370,7 +380,7 @@ class VAETask:
         if self.is_vae:
             pics["samples"] = class_rows(self.sample, all_params, rng, self.num_classes, self.config.train.num_grid_samples)
             if self.config.model.z_dim == 2 and self.prior_kind != "gaussian_mixture":
-                pics["manifold"] = (self.latent_manifold(params, label=None if labels is None else int(labels[0])), MANIFOLD_SIZE)
+                pics["manifold"] = (self.latent_manifold(params, label=None if labels is None else labels[0]), MANIFOLD_SIZE)
         if self.num_classes:
             rows = jnp.concatenate([shown[:n, None], self.analogies(params, x[:n], labels[:n])], axis=1)
             pics["analogies"] = (rows.reshape((-1,) + self.image_shape), 1 + self.num_classes)

@@ -256,6 +256,12 @@ def test_mixture_prior_samples_its_components_by_weight():
     assert "manifold" not in pictures and "samples" in pictures
 
 
+def test_conditional_two_latent_vae_draws_its_manifold_under_jit():
+    task, params, batch = make("smoke", **{"model.class_conditional": True, "model.prior": "class_gaussian"})
+    pictures = jax.jit(task.pictures)({"model": params}, jax.random.PRNGKey(0), batch)
+    np.testing.assert_allclose(pictures["manifold"][0], task.latent_manifold(params, label=int(batch["label"][0])), atol=1e-6)
+
+
 def test_conditional_vae_needs_labels_and_a_prior():
     with pytest.raises(ConfigError, match="needs a VAE"):
         make("ae_smoke", **{"model.class_conditional": True})
