@@ -193,44 +193,54 @@ def evaluate(
     return report
 
 
-def load_classifier(workdir: pathlib.Path, current: ml_collections.ConfigDict) -> FeatureNetwork:
-    """The trained classifier in `workdir` as a feature network; it must know `current`'s dataset."""
+def load_classifier(workdir: pathlib.Path, current: ml_collections.ConfigDict, dataset: str) -> FeatureNetwork:
+    """The trained classifier in `workdir` as a feature network; it must know `dataset`, the samples' dataset
+    (at `current`'s image size)."""
     data_config = current.data
     if not (workdir / "config.json").is_file():
         raise RunNotFoundError(
             f"eval.classifier_workdir={workdir} holds no trained classifier (no config.json): train one with "
-            f"`python launch.py --config configs/classifier.py:mnist5k,data.name={data_config.name},"
+            f"`python launch.py --config configs/classifier.py:mnist5k,data.name={dataset},"
             f"data.image_size={data_config.image_size} --workdir {workdir}`"
         )
     saved = read_saved(workdir)
     if saved.get("task") != "classifier":
         raise ConfigError(f"eval.classifier_workdir={workdir} holds a '{saved.get('task')}' run, not a classifier")
     name, size = saved["data"]["name"], saved["data"].get("image_size", 0)
-    if (name, size) != (data_config.name, data_config.image_size):
+    if (name, size) != (dataset, data_config.image_size):
         raise ConfigError(
             f"the classifier in {workdir} was trained on {name} (image_size {size}); "
-            f"the samples are of {data_config.name} (image_size {data_config.image_size})"
+            f"the samples are of {dataset} (image_size {data_config.image_size})"
         )
     loaded = load_run(workdir, defaults=current)
     return loaded.task.feature_network(loaded.state.eval_params, loaded.record)
 
 
-def feature_network(config: ml_collections.ConfigDict) -> FeatureNetwork:
+def feature_network(config: ml_collections.ConfigDict, dataset: str = "") -> FeatureNetwork:
+    """Inception, or the classifier of eval.classifier_workdir, which must know `dataset` (the samples';
+    default data.name)."""
     e = config.eval
     if e.feature_network == "inception":
         return features.inception_network(e.inception_weights, pathlib.Path(e.cache_dir).expanduser())
-    return load_classifier(pathlib.Path(e.classifier_workdir).expanduser(), config)
+    return load_classifier(pathlib.Path(e.classifier_workdir).expanduser(), config, dataset or config.data.name)
+
+
+def reference_feature(task: tasks.Task) -> str:
+    """The feature of the real images a task's samples are compared with: `image`, unless the task names
+    another (CycleGAN translating into its second domain compares with `second_image`)."""
+    return getattr(task, "reference_feature", "image")
 
 
 def held_out_conditions(experiment: loop.Experiment, batch_size: int) -> Iterator[dict[str, jax.Array]]:
     """The task's required conditions from the test split, batch after batch, cycling over the split; with
     the examples' labels as SOURCE_LABEL when the data has labels and the sampler does not take them."""
     keep_label = experiment.task.num_classes == 0 and experiment.test_source.spec.num_classes > 0
+    label = getattr(experiment.task, "source_label_feature", "label")
     while True:
         for batch in experiment.test_batches("test", 0, batch_size=batch_size):
             cond = {k: batch[k] for k in experiment.task.conditions}
-            if keep_label and "label" in batch:
-                cond[sample_quality.SOURCE_LABEL] = batch["label"]
+            if keep_label and label in batch:
+                cond[sample_quality.SOURCE_LABEL] = batch[label]
             yield cond
 
 
@@ -239,14 +249,20 @@ def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[di
     config = experiment.config
     e = config.eval
 
+    reference = reference_feature(experiment.task)
+
     def real_batches(batch_size: int) -> sample_quality.ImageBatches:
         for real in experiment.test_batches(e.reference_split, e.num_reference, spread=True, batch_size=batch_size):
-            yield real["image"], np.asarray(parallel.fetch(real["mask"]))
+            yield real[reference], np.asarray(parallel.fetch(real["mask"]))
 
     conditions = (lambda b: held_out_conditions(experiment, b)) if experiment.task.conditions else None
+    dataset, described = config.data.name, config.data.name
+    if reference.startswith("second_"):  # the second source's rows met beside the primary's, in its shuffled order
+        dataset = config.data.second
+        described = f"{dataset} ({reference} beside {config.data.name}, data.shuffle_seed {config.data.shuffle_seed})"
     return sample_quality.evaluate_samples(
-        config, feature_network(config), experiment.mesh, experiment.task.sample, state.eval_params, real_batches, conditions,
-        experiment.task.num_classes,
+        config, feature_network(config, dataset), experiment.mesh, experiment.task.sample, state.eval_params, real_batches, conditions,
+        experiment.task.num_classes, described,
     )
 
 

@@ -4,17 +4,28 @@ from __future__ import annotations
 import types
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from configs import classifier as classifier_configs
+from configs import cyclegan as cyclegan_configs
 from configs import ddpm as ddpm_configs
 from configs import gan as gan_configs
 from configs import ldm_autoencoder as ldm_autoencoder_configs
 from configs import pix2pix as pix2pix_configs
 from configs import pixelcnn as pixelcnn_configs
 from configs import vae as vae_configs
+from jaxgen import data, tasks
 from jaxgen.train.contract import Task
 from jaxgen.train.state import TrainState
+
+
+def task_and_first_batch(config: ml_collections.ConfigDict) -> tuple[Task, dict[str, jax.Array]]:
+    """The family's task on the config's training data and that data's first batch, as device arrays."""
+    source = data.open_source(config.data, "train")
+    batch = {k: jnp.asarray(v) for k, v in source.read(np.arange(config.data.batch_size)).items()}
+    return tasks.get_task(config, source.spec), batch
 
 
 def init_state(task: Task, seed: int = 0) -> TrainState:
@@ -24,7 +35,8 @@ def init_state(task: Task, seed: int = 0) -> TrainState:
 
 
 CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs,
-                  "pixelcnn": pixelcnn_configs, "ldm_autoencoder": ldm_autoencoder_configs, "pix2pix": pix2pix_configs}
+                  "pixelcnn": pixelcnn_configs, "ldm_autoencoder": ldm_autoencoder_configs, "pix2pix": pix2pix_configs,
+                  "cyclegan": cyclegan_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:

@@ -31,7 +31,7 @@ FAMILY_ONE_STEP = {
 # The other PixelCNN architectures' likelihoods, causality and samples have default tests of their own
 # (tests/tasks/test_pixelcnn.py, tests/nn/test_autoregressive_nets.py); their trip through the loop is slow.
 DEFAULT = {("vae", "ae_smoke"), ("vae", "conv_smoke"), ("vae", "cond_smoke"), ("vae", "photos_smoke"), ("pixelcnn", "smoke"), ("pixelcnn", "smoke_rgb"),
-           ("pix2pix", "smoke")}
+           ("pix2pix", "smoke"), ("cyclegan", "smoke")}
 ALL_PRESETS = [
     pytest.param(family, preset, marks=[] if (family, preset) in DEFAULT else [pytest.mark.slow])
     for family, module in CONFIG_MODULES.items()
@@ -39,20 +39,30 @@ ALL_PRESETS = [
 ]
 
 
+def image_folder(root, seed):
+    """A folder of ten random 32x32 RGB images named 0.png ... 9.png."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    return root
+
+
 def paired_folder(root):
     """PATH/A and PATH/B holding ten 32x32 RGB pairs under the same names."""
-    rng = np.random.default_rng(0)
-    for side in ("A", "B"):
-        (root / side).mkdir(parents=True)
-        for i in range(10):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / side / f"{i}.png")
+    for seed, side in enumerate(("A", "B")):
+        image_folder(root / side, seed)
     return root
 
 
 @pytest.mark.parametrize("family, preset", ALL_PRESETS)
 def test_every_preset_trains_one_step(tmp_path, family, preset):
     config = make_config(CONFIG_MODULES[family], preset, **ONE_STEP, **FAMILY_ONE_STEP.get(family, {}))
-    if config.data.name.startswith("folder:"):  # a preset for the user's own pairs: ten made-up ones
+    if config.data.second.startswith("folder:"):  # a preset for the user's two unpaired domains: ten made-up images each
+        with config.unlocked():
+            config.data.name = "folder:" + str(image_folder(tmp_path / "A", 0))
+            config.data.second = "folder:" + str(image_folder(tmp_path / "B", 1))
+    elif config.data.name.startswith("folder:"):  # a preset for the user's own pairs: ten made-up ones
         with config.unlocked():
             config.data.name = "folder:" + str(paired_folder(tmp_path / "pairs"))
     real_dataset = config.data.name in ("mnist", "fashion_mnist", "cifar10", "celeb_a")

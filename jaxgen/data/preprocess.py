@@ -11,6 +11,8 @@ step's key): `to_model_input` with the modes
   binarize_static   x > 127 (fixed once; see `static_binarize`) in {0, 1}
   dequantize01      (x + u) / 256, u ~ U[0, 1)               in [0, 1) (Theis et al. 2016)
 
+and `jitter_and_mirror`, pix2pix's and CycleGAN's random enlarge-crop and flip of model inputs.
+
 For dequantize01 a continuous density on [0, 1)^D relates to the discrete data by
 log P(x) >= log p((x + u) / 256) - D log 256 (`DEQUANTIZE_LOG_SCALE` per dimension).
 """
@@ -85,3 +87,23 @@ def to_model_input(images: jax.Array, mode: str, rng: jax.Array | None = None) -
     if mode == "dequantize01":
         return (x + jax.random.uniform(rng, x.shape)) / 256.0
     raise ValueError(f"unknown data.preprocess '{mode}'; choose one of {MODES}")
+
+
+def jitter_and_mirror(rng: jax.Array, pair: tuple[jax.Array, ...], jitter: int, mirror: bool) -> tuple[jax.Array, ...]:
+    """pix2pix's random jitter and mirroring (Isola et al. 2017; CycleGAN's too), the same for every image of
+    an aligned pair (B, H, W, C_i): each image enlarged by `jitter` pixels a side (bilinear; the paper's 256 -> 286), a random H x W crop of it,
+    then a left-right flip with probability 1/2 when `mirror`."""
+    batch, height, width = pair[0].shape[:3]
+    k_offset, k_flip = jax.random.split(rng)
+    if jitter:
+        offsets = jax.random.randint(k_offset, (batch, 2), 0, jitter + 1)
+
+        def crop(image: jax.Array, offset: jax.Array) -> jax.Array:
+            return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))
+
+        enlarged = [jax.image.resize(x, (batch, height + jitter, width + jitter, x.shape[-1]), "bilinear") for x in pair]
+        pair = tuple(jax.vmap(crop)(x, offsets) for x in enlarged)
+    if mirror:
+        flip = jax.random.bernoulli(k_flip, 0.5, (batch, 1, 1, 1))
+        pair = tuple(jnp.where(flip, x[:, :, ::-1], x) for x in pair)
+    return pair

@@ -171,7 +171,7 @@ def with_class_labels(conditions: CondBatches | None, batch: int, num_classes: i
 def evaluate_samples(
     config: ml_collections.ConfigDict, network: FeatureNetwork, mesh: Mesh, sample_fn: SampleFn, params: Any,
     real_batches: Callable[[int], ImageBatches], conditions: Callable[[int], CondBatches] | None = None,
-    num_classes: int = 0,
+    num_classes: int = 0, reference_dataset: str = "",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sample-quality numbers of `params` under `config.eval` and the protocol that produced them.
 
@@ -180,9 +180,11 @@ def evaluate_samples(
     held-out conditions for each batch of samples. A class-conditional sampler (`num_classes` K > 0) is
     given every class in equal shares, and the classifier's agreement with them is reported as
     `conditional_accuracy`; held-out conditions that carry their example's SOURCE_LABEL give
-    `source_class_agreement`.
+    `source_class_agreement`. `reference_dataset` names the real images when they are not data.name's
+    (it keys their cached features).
     """
     e = config.eval
+    reference_dataset = reference_dataset or config.data.name
     start = time.perf_counter()
     batch = e.feature_batch_size or config.data.eval_batch_size
     parallel.check_batch_divisible(batch, mesh, "eval.feature_batch_size")
@@ -191,7 +193,7 @@ def evaluate_samples(
         e.is_splits, config.sample.seed, batch, e.get("recognised_threshold", 0.9),
     )
     key = {
-        "dataset": config.data.name,
+        "dataset": reference_dataset,
         "split": e.reference_split,
         "num_reference": e.num_reference,
         "image_size": config.data.image_size,
@@ -223,7 +225,7 @@ def evaluate_samples(
     record = {
         **dataclasses.asdict(protocol),
         "num_reference": int(len(real)),
-        "reference_dataset": config.data.name,
+        "reference_dataset": reference_dataset,
         "feature_network": network.identity,
         "conditions": "held-out test examples" if conditions is not None else "none",
         "seconds": time.perf_counter() - start,

@@ -30,10 +30,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.nn.layers import instance_norm
 from jaxgen.nn.transposed_conv import TransposedConv
 
 GAN_ARCHITECTURES = ("mlp", "dcgan", "began")
-NORMS = ("batch", "layer", "none")
+NORMS = ("batch", "layer", "instance", "none")
 WEIGHT_INIT = nn.initializers.normal(0.02)
 
 
@@ -56,11 +57,14 @@ class BatchStatNorm(nn.Module):
 
 def normalise(kind: str, x: jax.Array) -> jax.Array:
     """D's normalisation: batch statistics, per-example layer norm (WGAN-GP's advice: a gradient penalty
-    is per example, so the critic must not mix examples) or none."""
+    is per example, so the critic must not mix examples), instance norm without affine parameters
+    (CycleGAN's PatchGAN) or none."""
     if kind == "batch":
         return BatchStatNorm()(x)
     if kind == "layer":
         return nn.LayerNorm(reduction_axes=(-3, -2, -1), feature_axes=-1)(x)
+    if kind == "instance":
+        return instance_norm(x)
     return x
 
 
@@ -332,7 +336,7 @@ class BEGANDiscriminator(nn.Module):
 
 class PatchDiscriminator(nn.Module):
     """pix2pix's N-layer PatchGAN (Isola et al. 2017): 4x4 convolutions, stride 2 for the first `num_layers`,
-    then two of stride 1, LeakyReLU 0.2, normalisation (`norm`: batch statistics or none) after all but
+    then two of stride 1, LeakyReLU 0.2, normalisation (`norm`: batch statistics, instance or none) after all but
     the first and last; one logit per overlapping patch, (B, H', W'). Three layers see 70x70 patches."""
 
     features: int = 64

@@ -1,10 +1,11 @@
-"""Small shared pieces: activations by name and initialisers."""
+"""Small shared pieces: activations by name, initialisers and instance normalisation."""
 from __future__ import annotations
 
 from typing import Callable
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
@@ -29,3 +30,11 @@ def norm_groups(channels: int, min_group_size: int = 1) -> int:
     """GroupNorm's groups: 32 as in the DDPM and LDM networks, fewer for narrow layers (the largest divisor
     of `channels` <= 32 that leaves at least `min_group_size` channels in each group)."""
     return max(g for g in range(1, 33) if channels % g == 0 and channels // g >= min_group_size)
+
+
+def instance_norm(x: jax.Array, epsilon: float = 1e-5) -> jax.Array:
+    """Each example's each channel of (B, H, W, C) normalised over its H x W positions (Ulyanov et al. 2016),
+    no affine parameters: CycleGAN's normalisation (PyTorch's InstanceNorm2d default)."""
+    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + epsilon)

@@ -1,5 +1,6 @@
-"""Image-to-image generators: pix2pix's U-Net (Isola et al. 2017, appendix 6.1.1).
+"""Image-to-image generators: pix2pix's U-Net and CycleGAN's ResNet generator.
 
+pix2pix's U-Net (Isola et al. 2017, appendix 6.1.1).
 The encoder halves the image `num_downs` times with 4x4 stride-2 convolutions (LeakyReLU 0.2 before each
 but the first, normalisation after each but the first and the innermost), the widths doubling from
 `features` up to 8 * `features`; the decoder mirrors it with 4x4 stride-2 transposed convolutions (ReLU
@@ -8,6 +9,13 @@ size (the skips that carry the input's structure straight to the output); tanh o
 log2(H) the bottleneck is 1x1: for 256x256 this is the paper's C64-C128-C256-C512-C512-C512-C512-C512
 encoder. Dropout 0.5 after the `dropout_layers` innermost decoder layers is the generator's only noise, and
 it stays on when sampling (the paper's test-time dropout), so `sample`'s rng draws different outputs.
+
+CycleGAN's generator (Zhu et al. 2017, appendix 7.2; Johnson et al. 2016's network): c7s1-k, d2k, d4k,
+R4k x n_blocks, u2k, uk, c7s1-3 -- a 7x7 convolution after reflection padding, two 3x3 stride-2 down-sampling
+convolutions, residual blocks of two reflection-padded 3x3 convolutions, two 3x3 stride-2 transposed
+convolutions (output padding 1, so each exactly doubles), a 7x7 convolution to the image and tanh. Instance
+normalisation without affine parameters and ReLU after every convolution but the last (none after a block's
+second, before the residual sum); the convolutions keep their biases. 6 blocks for 128x128, 9 for 256x256.
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.nn.gan import WEIGHT_INIT, BatchStatNorm
+from jaxgen.nn.layers import instance_norm
 from jaxgen.nn.transposed_conv import TransposedConv
 
 
@@ -62,3 +71,30 @@ class UNetGenerator(nn.Module):
                 h = nn.Dropout(self.dropout_rate, deterministic=False)(h)
             h = jnp.concatenate([h, skips.pop()], axis=-1)
         return jnp.tanh(TransposedConv(self.out_channels, kernel_init=WEIGHT_INIT)(nn.relu(h)))
+
+
+def reflect_pad(x: jax.Array, width: int) -> jax.Array:
+    return jnp.pad(x, ((0, 0), (width, width), (width, width), (0, 0)), mode="reflect")
+
+
+class ResnetGenerator(nn.Module):
+    """image (B, H, W, C_in) in [-1, 1] -> image (B, H, W, out_channels) in [-1, 1]; H and W divisible by 4."""
+
+    out_channels: int
+    features: int = 64
+    num_blocks: int = 9
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        conv = lambda width, size, **kw: nn.Conv(width, (size, size), kernel_init=WEIGHT_INIT, **kw)  # noqa: E731
+        h = nn.relu(instance_norm(conv(self.features, 7, padding="VALID")(reflect_pad(x, 3))))
+        for level in (1, 2):
+            h = nn.relu(instance_norm(conv(self.features * 2**level, 3, strides=(2, 2), padding=((1, 1), (1, 1)))(h)))
+        width = self.features * 4
+        for _ in range(self.num_blocks):
+            r = nn.relu(instance_norm(conv(width, 3, padding="VALID")(reflect_pad(h, 1))))
+            h = h + instance_norm(conv(width, 3, padding="VALID")(reflect_pad(r, 1)))
+        for level in (1, 0):
+            h = TransposedConv(self.features * 2**level, kernel_size=3, padding=1, output_padding=1, kernel_init=WEIGHT_INIT)(h)
+            h = nn.relu(instance_norm(h))
+        return jnp.tanh(conv(self.out_channels, 7, padding="VALID")(reflect_pad(h, 3)))

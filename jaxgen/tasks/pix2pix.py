@@ -33,6 +33,7 @@ import ml_collections
 import optax
 
 from jaxgen.data import DatasetSpec, to_model_input
+from jaxgen.data.preprocess import jitter_and_mirror
 from jaxgen.errors import InputError
 from jaxgen.eval.image_similarity import SSIM_WINDOW, psnr, ssim
 from jaxgen.gan import losses
@@ -46,26 +47,6 @@ from jaxgen.validation import ConfigError, check, check_choice, check_positive
 
 ADVERSARIAL = {"gan": "standard", "lsgan": "lsgan"}  # pix2pix.loss -> the row of jaxgen/gan/losses.py
 MAX_PICTURE_ROWS = 8
-
-
-def jitter_and_mirror(rng: jax.Array, pair: tuple[jax.Array, ...], jitter: int, mirror: bool) -> tuple[jax.Array, ...]:
-    """The paper's random jitter and mirroring, the same for every image of an aligned pair (B, H, W, C_i):
-    each image enlarged by `jitter` pixels a side (bilinear; the paper's 256 -> 286), a random H x W crop of it,
-    then a left-right flip with probability 1/2 when `mirror`."""
-    batch, height, width = pair[0].shape[:3]
-    k_offset, k_flip = jax.random.split(rng)
-    if jitter:
-        offsets = jax.random.randint(k_offset, (batch, 2), 0, jitter + 1)
-
-        def crop(image: jax.Array, offset: jax.Array) -> jax.Array:
-            return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))
-
-        enlarged = [jax.image.resize(x, (batch, height + jitter, width + jitter, x.shape[-1]), "bilinear") for x in pair]
-        pair = tuple(jax.vmap(crop)(x, offsets) for x in enlarged)
-    if mirror:
-        flip = jax.random.bernoulli(k_flip, 0.5, (batch, 1, 1, 1))
-        pair = tuple(jnp.where(flip, x[:, :, ::-1], x) for x in pair)
-    return pair
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

@@ -25,7 +25,10 @@ class Task(Protocol):
     optional ones (a class label, which otherwise cycles through the classes) are not listed. The
     sample-quality protocol and `--mode sample` supply the listed ones from held-out data or the user.
     A task may also have `picture_captions`: picture name -> captions of its grid's columns, repeated
-    across the grid (`{"reconstructions": ("original", "reconstruction")}`).
+    across the grid (`{"reconstructions": ("original", "reconstruction")}`); and, when its samples belong
+    to another feature's domain than `image`, `reference_feature` (the real images they are compared with,
+    default `image`) and `source_label_feature` (the label of the examples its conditions come from,
+    default `label`): CycleGAN translating into its second domain has `second_image` and `label`.
     """
 
     config: ml_collections.ConfigDict

@@ -1,12 +1,13 @@
 """pix2pix's U-Net: depth from the image size, the paper's widths and normalisation placement, skips, and
-dropout as the noise that stays on when sampling."""
+dropout as the noise that stays on when sampling; CycleGAN's ResNet generator and instance norm."""
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen.nn.translation import UNetGenerator, unet_depth
+from jaxgen.nn.layers import instance_norm
+from jaxgen.nn.translation import ResnetGenerator, UNetGenerator, unet_depth
 
 
 def test_depth_takes_the_image_to_a_1x1_bottleneck():
@@ -64,3 +65,26 @@ def test_the_outermost_skip_carries_the_input_around_the_bottleneck(net_and_para
 
     grad = jax.jit(jax.grad(pixel))(source)
     assert float(jnp.abs(grad[0, 10, 10, 0])) > 0.0
+
+
+def test_instance_norm_normalises_each_example_and_channel_over_its_positions():
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 5, 6, 4)) * jnp.arange(1.0, 5.0) + jnp.arange(4.0)[:, None, None, None][:3]
+    y = np.asarray(instance_norm(x), np.float64)
+    np.testing.assert_allclose(y.mean(axis=(1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(y.var(axis=(1, 2)), 1.0, rtol=1e-3)
+    one = np.asarray(instance_norm(x[1:2]))  # no example's output depends on another
+    np.testing.assert_allclose(one, y[1:2], rtol=1e-5, atol=1e-6)
+
+
+def test_resnet_generator_has_the_papers_parameter_count_and_keeps_the_image_size():
+    """The paper's 256x256 generator (9 blocks, 64 features, RGB): 11,378,179 parameters, the count the
+    CycleGAN code prints for its G_A ("11.378 M")."""
+    net = ResnetGenerator(out_channels=3, features=64, num_blocks=9)
+    shapes = jax.eval_shape(net.init, jax.random.PRNGKey(0), jnp.zeros((1, 256, 256, 3)))
+    assert sum(x.size for x in jax.tree.leaves(shapes)) == 11_378_179
+    small = ResnetGenerator(out_channels=3, features=4, num_blocks=2)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (2, 12, 16, 1), minval=-1.0, maxval=1.0)
+    params = small.init(jax.random.PRNGKey(2), x)
+    y = small.apply(params, x)
+    chex.assert_shape(y, (2, 12, 16, 3))
+    assert float(jnp.max(jnp.abs(y))) <= 1.0

@@ -12,14 +12,13 @@ from jaxgen.tasks import gan
 from jaxgen.train.optim import part_settings
 from jaxgen.train.state import counting
 from jaxgen.validation import ConfigError
-from tests.helpers import gan_config, init_state
+from tests.helpers import gan_config, init_state, task_and_first_batch
 
 
 def smoke_task(preset="smoke", **overrides):
     config = gan_config(preset, **overrides)
-    source = data.open_source(config.data, "train")
-    batch = source.read(np.arange(config.data.batch_size))
-    return tasks.get_task(config, source.spec), config, {k: jnp.asarray(v) for k, v in batch.items()}
+    task, batch = task_and_first_batch(config)
+    return task, config, batch
 
 
 def adam_counts(opt_state):

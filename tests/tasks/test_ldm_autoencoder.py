@@ -7,20 +7,19 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgen import data, run, tasks
+from jaxgen import run, tasks
 from jaxgen.compression.objectives import MAX_ADAPTIVE_WEIGHT
 from jaxgen.gan import losses as gan_losses
 from jaxgen.nn.ldm_autoencoder import FirstStageAutoencoder
 from jaxgen.train.state import counting
 from jaxgen.validation import ConfigError
-from tests.helpers import classifier_config, init_state, ldm_autoencoder_config
+from tests.helpers import classifier_config, init_state, ldm_autoencoder_config, task_and_first_batch
 
 
 def smoke_task(preset="smoke", **overrides):
     config = ldm_autoencoder_config(preset, **overrides)
-    source = data.open_source(config.data, "train")
-    batch = {k: jnp.asarray(v) for k, v in source.read(np.arange(config.data.batch_size)).items()}
-    return tasks.get_task(config, source.spec), config, batch
+    task, batch = task_and_first_batch(config)
+    return task, config, batch
 
 
 @pytest.mark.parametrize("preset, overrides", [

@@ -7,19 +7,17 @@ import numpy as np
 import pytest
 
 from configs import pix2pix as pix2pix_configs
-from jaxgen import data, tasks
+from jaxgen import tasks
+from jaxgen.data import preprocess
 from jaxgen.errors import InputError
 from jaxgen.tasks import pix2pix
 from jaxgen.train.optim import learning_rate_schedule
 from jaxgen.validation import ConfigError
-from tests.helpers import init_state, make_config
+from tests.helpers import init_state, make_config, task_and_first_batch
 
 
 def smoke_task(**overrides):
-    config = make_config(pix2pix_configs, "smoke", **overrides)
-    source = data.open_source(config.data, "train")
-    batch = {k: jnp.asarray(v) for k, v in source.read(np.arange(config.data.batch_size)).items()}
-    return tasks.get_task(config, source.spec), batch
+    return task_and_first_batch(make_config(pix2pix_configs, "smoke", **overrides))
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +143,7 @@ def test_jitter_and_mirror_move_input_and_target_together():
     its pair; both flips occur over a batch."""
     x = jax.random.uniform(jax.random.PRNGKey(0), (16, 8, 8, 1))
     y = jnp.concatenate([x, -x], axis=-1)  # a target with other channels, aligned with x
-    jittered_x, jittered_y = jax.jit(pix2pix.jitter_and_mirror, static_argnums=(2, 3))(jax.random.PRNGKey(1), (x, y), 4, True)
+    jittered_x, jittered_y = jax.jit(preprocess.jitter_and_mirror, static_argnums=(2, 3))(jax.random.PRNGKey(1), (x, y), 4, True)
     assert jittered_x.shape == x.shape and jittered_y.shape == y.shape
     np.testing.assert_allclose(jittered_y, jnp.concatenate([jittered_x, -jittered_x], axis=-1), atol=1e-6)
     enlarged = np.asarray(jax.image.resize(x, (16, 12, 12, 1), "bilinear"))
@@ -157,7 +155,7 @@ def test_jitter_and_mirror_move_input_and_target_together():
         assert found, f"example {i} is no crop of its enlargement"
         flips.append(found[0][2])
     assert 0 < sum(flips) < 16
-    unchanged = pix2pix.jitter_and_mirror(jax.random.PRNGKey(1), (x, y), 0, False)
+    unchanged = preprocess.jitter_and_mirror(jax.random.PRNGKey(1), (x, y), 0, False)
     np.testing.assert_array_equal(unchanged[0], x)
 
 
