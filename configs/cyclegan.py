@@ -8,8 +8,14 @@ of training and decayed linearly to 0 over the second (jaxgen/tasks/cyclegan.py)
 Presets (times on a quiet 2-core CPU):
   smoke    tiny generators (one residual block) and a one-layer PatchGAN on 16x16 digits, 2 steps.
   demo     scikit-learn's 8x8 digits (upscaled to 32x32: blurred blobs, 17 grey levels) <-> mnist5k at 32x32;
-           features 32, 6 residual blocks, a three-layer PatchGAN, batch 8.
+           features 32, 6 residual blocks, a three-layer PatchGAN, batch 8, 3,000 steps.
            python launch.py --config configs/cyclegan.py:demo --workdir runs/cyclegan-demo
+           ~25 min alone (2.0 steps/s in its quiet stretches; 48 min here while tests shared the CPU). On the 300
+           held-out sklearn digits: A -> B FID-D 98 against mnist5k (the untranslated inputs: 1,101; 300 real
+           mnist5k test digits: 36), recognised 85.7% (inputs 76.0%), the input's class kept 69.7% (inputs
+           49.7%); B -> A (mnist5k -> sklearn style, a classifier of the 32x32 sklearn digits) FID-D 128 (inputs
+           1,887; real: 46), class kept 67.7% (inputs 29.0%); cycle L1 0.034 (A) / 0.028 (B), identity L1
+           0.015 / 0.018.
   paper    the paper's 256x256 setting (horse2zebra and the other unpaired sets): 9 residual blocks, features
            64, batch 1, 200 epochs (the paper's 100 at lr, 100 decaying) of a 1,067-image domain A (horse2zebra's
            trainA), the 286 -> random 256 crop and flip. Put each domain's images in PATH/train and PATH/test
@@ -24,6 +30,9 @@ direction's target domain, source_class_agreement: how often they keep their inp
   python launch.py --workdir runs/cyclegan-demo --mode eval --set eval.feature_network=classifier \\
       --set eval.classifier_workdir=runs/clf32     (runs/clf32: configs/classifier.py:mnist5k,data.image_size=32;
                                                      direction a_to_b: the translations are judged as mnist5k digits)
+  python launch.py --workdir runs/cyclegan-demo --mode eval --set sample.direction=b_to_a \\
+      --set eval.feature_network=classifier --set eval.classifier_workdir=runs/clf-digits32
+      (runs/clf-digits32: configs/classifier.py:mnist5k,data.name=digits,data.image_size=32, 99.3% accurate)
 Translate a folder of your own images (sample.direction=a_to_b reads domain A images, b_to_a domain B's):
   python launch.py --workdir runs/cyclegan-demo --mode sample --set sample.input_dir=DIGITS
 """
