@@ -34,7 +34,8 @@ def base_config() -> ml_collections.ConfigDict:
     # An in-memory training set up to this size is copied to every device once and each batch is gathered
     # there from its indices, so the host only sends indices (0: always send the rows).
     c.data.on_device_max_mb = 512
-    c.data.pair = ""  # "" | edges | grey | downsample4 | masked[_boxes|_strokes|_random]: an aligned `source` made from each image
+    c.data.pair = ""  # "" | edges | grey | downsample4 | masked[_boxes|_strokes|_random]: an aligned `source` made from each image;
+    # ink_attributes: binary `attributes` (thick, slanted) measured from each digit
     c.data.second = ""  # a second dataset, shuffled on its own, as features second_* (unpaired training)
 
     c.optim = ml_collections.ConfigDict()

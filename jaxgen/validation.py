@@ -40,6 +40,11 @@ def check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def check_scale11(config: ml_collections.ConfigDict, why: str) -> None:
+    """data.preprocess must be 'scale11' (data in [-1, 1]); `why` says what needs it."""
+    check(config.data.preprocess == "scale11", f"{why}: set data.preprocess='scale11' (got '{config.data.preprocess}')")
+
+
 def _parse_value(key: str, text: str, current: object) -> object:
     """Parse `text` as the type of the value it replaces."""
     if isinstance(current, bool):

@@ -21,6 +21,8 @@ FAMILY_ONE_STEP = {
     # pixel-by-pixel sampling costs H*W(*C) network calls: 8x8 images and 2 grid samples keep the pictures cheap
     "pixelcnn": {"data.batch_size": 8, "data.eval_batch_size": 8, "data.image_size": 8, "train.num_grid_samples": 2},
     "ldm_autoencoder": {"data.batch_size": 8, "data.eval_batch_size": 8, "train.num_grid_samples": 4},
+    # StarGAN's 128x128 preset: five D updates (each with the gradient penalty's second derivatives) of two images
+    "stargan": {"data.batch_size": 10, "data.eval_batch_size": 8},
 }
 
 
@@ -31,7 +33,7 @@ FAMILY_ONE_STEP = {
 # The other PixelCNN architectures' likelihoods, causality and samples have default tests of their own
 # (tests/tasks/test_pixelcnn.py, tests/nn/test_autoregressive_nets.py); their trip through the loop is slow.
 DEFAULT = {("vae", "ae_smoke"), ("vae", "conv_smoke"), ("vae", "cond_smoke"), ("vae", "photos_smoke"), ("pixelcnn", "smoke"), ("pixelcnn", "smoke_rgb"),
-           ("pix2pix", "smoke"), ("cyclegan", "smoke")}
+           ("pix2pix", "smoke"), ("cyclegan", "smoke"), ("stargan", "smoke")}
 ALL_PRESETS = [
     pytest.param(family, preset, marks=[] if (family, preset) in DEFAULT else [pytest.mark.slow])
     for family, module in CONFIG_MODULES.items()
@@ -39,11 +41,11 @@ ALL_PRESETS = [
 ]
 
 
-def image_folder(root, seed):
-    """A folder of ten random 32x32 RGB images named 0.png ... 9.png."""
+def image_folder(root, seed, count=10):
+    """A folder of `count` random 32x32 RGB images named 0.png, 1.png, ..."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True)
-    for i in range(10):
+    for i in range(count):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / f"{i}.png")
     return root
 
@@ -62,6 +64,11 @@ def test_every_preset_trains_one_step(tmp_path, family, preset):
         with config.unlocked():
             config.data.name = "folder:" + str(image_folder(tmp_path / "A", 0))
             config.data.second = "folder:" + str(image_folder(tmp_path / "B", 1))
+    elif config.task == "stargan" and config.data.name.startswith("folder:"):  # the user's domains: two sub-folders
+        with config.unlocked():
+            config.data.name = "folder:" + str(tmp_path / "domains")
+        for seed, domain in enumerate(("calm", "happy")):  # 90 training images: more than one batch of 5 x 16
+            image_folder(tmp_path / "domains" / domain, seed, count=50)
     elif config.data.name.startswith("folder:"):  # a preset for the user's own pairs: ten made-up ones
         with config.unlocked():
             config.data.name = "folder:" + str(paired_folder(tmp_path / "pairs"))

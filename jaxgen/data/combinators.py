@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from jaxgen.data.ink import binary_attributes
 from jaxgen.data.masks import MASKS, inpainting_mask
 from jaxgen.data.sources import DatasetSpec, Feature, Source
 from jaxgen.errors import DataError
@@ -70,6 +71,7 @@ PAIRINGS: dict[str, Callable[[np.ndarray, np.ndarray, bool], Batch]] = {
     "edges": lambda images, rows, in_stream: {"source": edges(images)},
     "grey": lambda images, rows, in_stream: {"source": luma(images)},
     "downsample4": lambda images, rows, in_stream: {"source": downsample4(images)},
+    "ink_attributes": lambda images, rows, in_stream: {"attributes": binary_attributes(images)},
     "masked": masked("centre"),
     **{f"masked_{kind}": masked(kind) for kind in MASKS if kind != "centre"},
 }
@@ -77,7 +79,8 @@ PAIRINGS: dict[str, Callable[[np.ndarray, np.ndarray, bool], Batch]] = {
 
 class PairedSource:
     """`image` (the target) with an aligned `source` computed from it by `data.pair` (and `known` for the
-    masked pairings): edges -> digit, grey -> colour, 4x down-sampled -> full resolution, masked -> whole."""
+    masked pairings): edges -> digit, grey -> colour, 4x down-sampled -> full resolution, masked -> whole;
+    or with features measured from it (`ink_attributes`: StarGAN's binary domains thick and slanted)."""
 
     def __init__(self, base: Source, pairing: str):
         if pairing not in PAIRINGS:

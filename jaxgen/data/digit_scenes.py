@@ -1,13 +1,8 @@
 """Digit scenes for conditional generation, built from a digits source: captions measured from the ink
 (text-to-image) and canvases of several boxed digits (layout-to-image).
 
-`ink_attributes` measures what a caption says, from the image alone, so the same function judges whether a
-generated image matches its caption:
-- stroke width: 2 x ink area / ink perimeter (a stroke of width w and length L has area ~ wL and
-  perimeter ~ 2L), ink being pixels >= 128 and the perimeter the ink pixels with a background 4-neighbour;
-- slant: the shear -cov(x, y) / var(y) of the ink pixels' coordinates (y down), > 0 leaning right;
-- size: the ink's height over the canvas side;
-- position: the ink box's centre in a 3 x 3 grid of the canvas.
+`ink.ink_attributes` measures what a caption says (stroke width, slant, size, position), from the image
+alone, so the same function judges whether a generated image matches its caption.
 """
 from __future__ import annotations
 
@@ -15,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgen.data.combinators import ProceduralSource
+from jaxgen.data.ink import ink_attributes
 from jaxgen.data.sources import DatasetSpec, Feature, Source
 from jaxgen.data.text import encode_text
 
@@ -31,26 +27,6 @@ SLANTED_FROM = 0.25
 SMALL_BELOW, LARGE_FROM = 0.32, 0.42
 CAPTION_CANVAS, CAPTION_TOKENS = 48, 64
 LAYOUT_CANVAS, LAYOUT_BOXES = 64, 3
-
-
-def ink_attributes(image: np.ndarray) -> dict[str, float]:
-    """stroke_width, slant, size, row and column (the 3 x 3 cell of the ink box's centre) of one (H, W[, 1])
-    uint8 image; NaN measurements and the centre cell for an image without ink."""
-    ink = np.asarray(image).reshape(image.shape[0], image.shape[1]) >= 128
-    if not ink.any():
-        return {"stroke_width": float("nan"), "slant": float("nan"), "size": 0.0, "row": 1, "column": 1}
-    padded = np.pad(ink, 1)
-    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
-    perimeter = np.count_nonzero(ink & ~interior)
-    ys, xs = np.nonzero(ink)
-    var_y = ys.var()
-    slant = float(-np.mean((xs - xs.mean()) * (ys - ys.mean())) / var_y) if var_y > 0 else 0.0
-    side_y, side_x = ink.shape
-    cy, cx = (ys.min() + ys.max() + 1) / 2.0, (xs.min() + xs.max() + 1) / 2.0
-    return {
-        "stroke_width": 2.0 * ink.sum() / perimeter, "slant": slant, "size": (ys.max() - ys.min() + 1) / side_y,
-        "row": min(int(3 * cy / side_y), 2), "column": min(int(3 * cx / side_x), 2),
-    }
 
 
 def attribute_classes(attributes: dict[str, float]) -> np.ndarray:

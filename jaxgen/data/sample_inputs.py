@@ -5,6 +5,7 @@ the dataset's schema, one row per image to draw:
   sample.prompts     ("a thick seven", "a small one") -> `caption` (our byte tokens, the spec's length)
   sample.layouts     ("7@0.1,0.1,0.5,0.6;2@0.6,0.5,0.9,0.9", ...): per image, `;`-separated boxes
                      LABEL@x0,y0,x1,y1 in [0, 1]     -> `boxes`, `box_labels` (padded with -1 labels)
+  sample.attributes  (1, 0): one target domain, 0/1 per attribute, for every input image -> `attributes`
   sample.input_dir   a folder of images               -> the first image feature (`source`), resized to it;
                      for inpainting the whole images, whose unknown pixels are then zeroed
   sample.mask_dir    masks matched to input_dir by file name, white where the model fills in (the
@@ -70,6 +71,17 @@ def layouts(s: ml_collections.ConfigDict, spec: DatasetSpec) -> Conditions:
     return {"boxes": np.stack([b for b, _ in parsed]), "box_labels": np.stack([lab for _, lab in parsed])}
 
 
+def attributes(s: ml_collections.ConfigDict, spec: DatasetSpec, rows: int) -> Conditions:
+    """sample.attributes, one 0/1 per attribute of the schema, repeated for each of `rows` images."""
+    if not spec.has("attributes"):
+        raise ConfigError(f"sample.attributes gives target attributes; data.name='{spec.name}' has none")
+    values = np.asarray(s.attributes, np.float32)
+    width = spec.shape("attributes")[0]
+    if values.shape != (width,) or not np.all((values == 0) | (values == 1)):
+        raise ConfigError(f"sample.attributes must be {width} values of 0 or 1 (one per attribute), got {tuple(s.attributes)}")
+    return {"attributes": np.tile(values, (rows, 1))}
+
+
 def folder(key: str, path: str) -> pathlib.Path:
     found = pathlib.Path(path).expanduser()
     if not found.is_dir():
@@ -118,6 +130,8 @@ def given_conditions(s: ml_collections.ConfigDict, spec: DatasetSpec, needed: tu
         if not image_features:
             raise ConfigError(f"sample.input_dir gives input images, and the {family} family samples from none")
         given.update(input_images(s, spec, image_features[0]))
+    if s.get("attributes", ()):
+        given.update(attributes(s, spec, len(given[image_features[0]]) if image_features and image_features[0] in given else 1))
     how = {"caption": "sample.prompts", "boxes": "sample.layouts", "box_labels": "sample.layouts",
            "known": "sample.mask_dir or sample.mask", "label": "sample.labels"}
     missing = [k for k in needed if k not in given]

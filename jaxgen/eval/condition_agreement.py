@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from jaxgen.data.digit_scenes import attribute_classes, box_iou, ink_attributes, ink_box
+from jaxgen.data.digit_scenes import attribute_classes, box_iou, ink_box
+from jaxgen.data.ink import ink_attributes
 from jaxgen.data.preprocess import to_uint8
 
 Classify = Callable[[np.ndarray], np.ndarray]  # (N, h, w, 1) uint8 digit crops -> (N,) predicted classes

@@ -15,7 +15,10 @@
   encoder mirrors it (3x3 convolutions with ELU, stride-2 sub-sampling that widens the filters linearly,
   n, 2n, 3n, ...) to an embedding h, and whose decoder has G's shape. No normalisation anywhere.
 - pix2pix's PatchGAN (Isola et al. 2017): a fully convolutional D with one logit per overlapping patch,
-  shared by pix2pix (on the (input, output) pair) and latent diffusion's first stage.
+  shared by pix2pix (on the (input, output) pair), CycleGAN and latent diffusion's first stage.
+- StarGAN's D (Choi et al. 2018): 4x4 stride-2 convolutions with LeakyReLU 0.01 and no normalisation, then
+  two heads: D_src, a 3x3 convolution to one critic score per patch, and D_cls, a convolution over the whole
+  remaining map to one logit per domain label.
 
 Discriminators return a dict: `logit` (B,) -- the adversarial output -- plus, when asked for,
 `class_logits` (ACGAN's auxiliary classifier), `code_logits`, `code_mean`, `code_log_std` (infoGAN's Q
@@ -371,3 +374,20 @@ def patch_grid_size(size: int, num_layers: int) -> int:
     """The side of the PatchGAN's logit grid for a size x size input: halved num_layers times (4x4, stride 2,
     padding 1), then two 4x4 stride-1 convolutions with padding 1 take one pixel each."""
     return size // 2**num_layers - 2
+
+
+class DomainDiscriminator(nn.Module):
+    """StarGAN's D: x (B, H, W, C) -> {'logit': D_src (B, H / 2^L, W / 2^L), 'domain_logits': D_cls (B, n_d)}."""
+
+    num_domains: int
+    features: int = 64
+    num_layers: int = 6
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+        h = x
+        for n in range(self.num_layers):
+            h = nn.leaky_relu(nn.Conv(self.features * 2**n, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))(h), 0.01)
+        source = nn.Conv(1, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, name="source")(h)[..., 0]
+        domains = nn.Conv(self.num_domains, h.shape[1:3], padding="VALID", use_bias=False, name="domains")(h)
+        return {"logit": source, "domain_logits": domains.reshape(x.shape[0], self.num_domains)}

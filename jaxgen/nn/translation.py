@@ -16,6 +16,11 @@ convolutions, residual blocks of two reflection-padded 3x3 convolutions, two 3x3
 convolutions (output padding 1, so each exactly doubles), a 7x7 convolution to the image and tanh. Instance
 normalisation without affine parameters and ReLU after every convolution but the last (none after a block's
 second, before the residual sum); the convolutions keep their biases. 6 blocks for 128x128, 9 for 256x256.
+
+StarGAN's generator (Choi et al. 2018, appendix table 4): the target domain's labels c, tiled over the image,
+join its channels; then a 7x7 convolution, two 4x4 stride-2 down-samplings, residual blocks, two 4x4
+stride-2 transposed convolutions, a 7x7 convolution to the image and tanh. Zero padding, bias-free
+convolutions, instance normalisation with a learned scale and shift.
 """
 from __future__ import annotations
 
@@ -98,3 +103,33 @@ class ResnetGenerator(nn.Module):
             h = TransposedConv(self.features * 2**level, kernel_size=3, padding=1, output_padding=1, kernel_init=WEIGHT_INIT)(h)
             h = nn.relu(instance_norm(h))
         return jnp.tanh(conv(self.out_channels, 7, padding="VALID")(reflect_pad(h, 3)))
+
+
+class StarGANGenerator(nn.Module):
+    """(image (B, H, W, C) in [-1, 1], target domain labels (B, n_d)) -> image (B, H, W, out_channels) in
+    [-1, 1]; H and W divisible by 4."""
+
+    out_channels: int
+    features: int = 64
+    num_blocks: int = 6
+
+    @nn.compact
+    def __call__(self, x: jax.Array, domain: jax.Array) -> jax.Array:
+        def conv(h: jax.Array, width: int, size: int, stride: int = 1) -> jax.Array:
+            pad = (size - 1) // 2 if stride == 1 else 1
+            return nn.Conv(width, (size, size), strides=(stride, stride), padding=((pad, pad), (pad, pad)), use_bias=False)(h)
+
+        def norm_relu(h: jax.Array, relu: bool = True) -> jax.Array:
+            h = nn.InstanceNorm(epsilon=1e-5)(h)
+            return nn.relu(h) if relu else h
+
+        tiled = jnp.broadcast_to(domain[:, None, None, :].astype(x.dtype), x.shape[:3] + (domain.shape[-1],))
+        h = norm_relu(conv(jnp.concatenate([x, tiled], axis=-1), self.features, 7))
+        for level in (1, 2):
+            h = norm_relu(conv(h, self.features * 2**level, 4, stride=2))
+        width = self.features * 4
+        for _ in range(self.num_blocks):
+            h = h + norm_relu(conv(norm_relu(conv(h, width, 3)), width, 3), relu=False)
+        for level in (1, 0):
+            h = norm_relu(TransposedConv(self.features * 2**level, kernel_size=4, padding=1, use_bias=False)(h))
+        return jnp.tanh(conv(h, self.out_channels, 7))

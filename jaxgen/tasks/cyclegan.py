@@ -44,9 +44,9 @@ from jaxgen.nn.gan import PatchDiscriminator, patch_grid_size
 from jaxgen.nn.translation import ResnetGenerator
 from jaxgen.tasks import Batch, Cond, Pictures, check_sample_count
 from jaxgen.train.evaluation import mean_totals
-from jaxgen.train.optim import make_part, part_settings
+from jaxgen.train.optim import check_no_ema, make_part
 from jaxgen.train.state import TrainState
-from jaxgen.validation import ConfigError, check, check_choice, check_positive
+from jaxgen.validation import ConfigError, check, check_choice, check_positive, check_scale11
 
 ADVERSARIAL = {"lsgan": "lsgan", "gan": "standard"}  # cyclegan.loss -> the row of jaxgen/gan/losses.py
 DIRECTIONS = {"a_to_b": ("image", "second_image"), "b_to_a": ("second_image", "image")}  # -> (source, target) features
@@ -66,15 +66,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     check_positive(config, "model.d_layers")
     check(config.data.second != "", "CycleGAN translates between two unpaired datasets: set data.second (domain B; data.name is A)")
     check(config.data.pair == "", "CycleGAN trains on unpaired data: data.pair must be '' (pix2pix takes pairs)")
-    check(
-        config.data.preprocess == "scale11",
-        f"CycleGAN's generators end in tanh: set data.preprocess='scale11' (got '{config.data.preprocess}')",
-    )
+    check_scale11(config, "CycleGAN's generators end in tanh")
     for part in ("d_a", "d_b"):
-        check(
-            part_settings(config.optim, part).ema_decay == 0.0,
-            f"config key 'optim.{part}.ema_decay' must be 0: D's averaged weights would never be used",
-        )
+        check_no_ema(config, part)
 
 
 class CycleGANTask:

@@ -29,7 +29,7 @@ from jaxgen.nn.unet import UNet
 from jaxgen.tasks import Cond, Pictures, check_sample_count, class_rows, compute_dtype, labels_of, require_labels
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import TrainState
-from jaxgen.validation import ConfigError, check, check_choice, check_positive
+from jaxgen.validation import ConfigError, check, check_choice, check_positive, check_scale11
 
 Batch = dict[str, jax.Array]
 SCHEDULES = ("linear", "cosine", "scaled_linear")
@@ -55,10 +55,7 @@ def validate_diffusion(config: ml_collections.ConfigDict) -> None:
     )
     check(0.0 <= m.dropout < 1.0, f"config key 'model.dropout' must be in [0, 1), got {m.dropout}")
     check(s.steps <= d.num_steps, f"sample.steps={s.steps} exceeds diffusion.num_steps={d.num_steps}")
-    check(
-        config.data.preprocess == "scale11",
-        f"diffusion models data in [-1, 1] on its 256 levels: set data.preprocess='scale11' (got '{config.data.preprocess}')",
-    )
+    check_scale11(config, "diffusion models data in [-1, 1] on its 256 levels")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

@@ -44,9 +44,9 @@ from jaxgen.gan import losses
 from jaxgen.nn import gan as nets
 from jaxgen.tasks import Cond, Pictures, check_sample_count, class_rows, labels_of, require_labels
 from jaxgen.train.evaluation import mean_totals
-from jaxgen.train.optim import make_part, part_settings
+from jaxgen.train.optim import check_no_ema, make_part
 from jaxgen.train.state import TrainState
-from jaxgen.validation import ConfigError, check, check_choice, check_positive
+from jaxgen.validation import ConfigError, check, check_choice, check_positive, check_scale11
 
 Batch = dict[str, jax.Array]
 LOSSES = ("gan", "lsgan", "wgan", "wgan_gp", "dragan", "cgan", "infogan", "acgan", "ebgan", "began")
@@ -80,15 +80,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         not g.get("reuse_fakes", False) or g.n_critic == 1,
         f"config key 'gan.reuse_fakes' needs gan.n_critic=1 (got {g.n_critic}): G's update reuses the one D update's fakes",
     )
-    check(
-        config.data.preprocess == "scale11",
-        f"GAN generators end in tanh: set data.preprocess='scale11' (got '{config.data.preprocess}')",
-    )
-    check(
-        part_settings(config.optim, "discriminator").ema_decay == 0.0,
-        "config key 'optim.discriminator.ema_decay' must be 0: D's averaged weights would never be used "
-        "(for an EMA of G set optim.generator.ema_decay)",
-    )
+    check_scale11(config, "GAN generators end in tanh")
+    check_no_ema(config, "discriminator", " (for an EMA of G set optim.generator.ema_decay)")
     check(
         g.loss not in ENERGY_ROWS or m.arch in ("dcgan", "began"),
         f"gan.loss='{g.loss}' uses a convolutional autoencoder discriminator: set model.arch='dcgan' or 'began'",

@@ -47,7 +47,7 @@ from jaxgen.tasks import Batch, Cond, Pictures, Task, check_model_space, check_s
 from jaxgen.train.evaluation import mean_totals
 from jaxgen.train.optim import make_part
 from jaxgen.train.state import Part, TrainState
-from jaxgen.validation import ConfigError, check, check_choice, check_positive
+from jaxgen.validation import ConfigError, check, check_choice, check_positive, check_scale11
 
 FROZEN_PARTS = ("perceptual",)
 REGULARISERS = ("kl", "vq")
@@ -70,7 +70,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         check_positive(config, key, allow_zero=True)
     check(1 <= len(m.channel_mults) <= 5, f"model.channel_mults gives f = 2^(levels - 1) in 1..16; got {len(m.channel_mults)} levels")
     check(0.0 < m.codebook_decay < 1.0, f"config key 'model.codebook_decay' must be in (0, 1), got {m.codebook_decay}")
-    check(config.data.preprocess == "scale11", f"the autoencoder models data in [-1, 1]: set data.preprocess='scale11' (got '{config.data.preprocess}')")
+    check_scale11(config, "the autoencoder models data in [-1, 1]")
     check(
         (lo.perceptual == "classifier") == bool(config.init_from.get("perceptual", "")),
         "loss.perceptual='classifier' and init_from.perceptual (a trained configs/classifier.py run) go together",

@@ -41,9 +41,9 @@ from jaxgen.nn.gan import PatchDiscriminator, patch_grid_size
 from jaxgen.nn.translation import UNetGenerator, unet_depth
 from jaxgen.tasks import Batch, Cond, Pictures, check_sample_count
 from jaxgen.train.evaluation import mean_totals
-from jaxgen.train.optim import make_part, part_settings
+from jaxgen.train.optim import check_no_ema, make_part
 from jaxgen.train.state import TrainState
-from jaxgen.validation import ConfigError, check, check_choice, check_positive
+from jaxgen.validation import ConfigError, check, check_choice, check_positive, check_scale11
 
 ADVERSARIAL = {"gan": "standard", "lsgan": "lsgan"}  # pix2pix.loss -> the row of jaxgen/gan/losses.py
 MAX_PICTURE_ROWS = 8
@@ -64,14 +64,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         config.data.pair != "" or config.data.name.startswith("folder:"),
         "pix2pix translates paired images: set data.pair (edges | grey) or data.name=folder:PATH with PATH/A and PATH/B",
     )
-    check(
-        config.data.preprocess == "scale11",
-        f"pix2pix's generator ends in tanh: set data.preprocess='scale11' (got '{config.data.preprocess}')",
-    )
-    check(
-        part_settings(config.optim, "discriminator").ema_decay == 0.0,
-        "config key 'optim.discriminator.ema_decay' must be 0: D's averaged weights would never be used",
-    )
+    check_scale11(config, "pix2pix's generator ends in tanh")
+    check_no_ema(config, "discriminator")
 
 
 def augmentation(config: ml_collections.ConfigDict) -> tuple[int, bool]:

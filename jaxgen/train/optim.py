@@ -69,6 +69,12 @@ def part_settings(optim: ml_collections.ConfigDict, part: str) -> ml_collections
     return ml_collections.ConfigDict(settings)
 
 
+def check_no_ema(config: ml_collections.ConfigDict, part: str, hint: str = "") -> None:
+    """A part whose averaged weights nothing reads (a discriminator) must not keep an EMA."""
+    if part_settings(config.optim, part).ema_decay != 0.0:
+        raise ConfigError(f"config key 'optim.{part}.ema_decay' must be 0: {part}'s averaged weights would never be used{hint}")
+
+
 def make_part(config: ml_collections.ConfigDict, part: str, params: Any, num_updates: int | None = None) -> Part:
     """Part `part` of a state: `params` with the optimiser and EMA of `optim.<part>` (defaulting to `optim`),
     its schedule laid over `num_updates` (default train.num_steps: one update per step)."""

@@ -4,9 +4,8 @@ import pytest
 
 from configs.common import base_config
 from jaxgen import data
-from jaxgen.data.digit_scenes import (
-    DIGIT_NAMES, attribute_classes, box_iou, caption, ink_attributes, ink_box,
-)
+from jaxgen.data.digit_scenes import DIGIT_NAMES, attribute_classes, box_iou, caption, ink_box
+from jaxgen.data.ink import binary_attributes, ink_attributes
 from jaxgen.data.text import decode_text
 
 
@@ -84,3 +83,16 @@ def test_layouts_box_every_digit_and_leave_empty_slots_empty():
         for x0, y0, x1, y1 in boxes[present] * 64:
             covered[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
         assert np.all(covered[image[..., 0] >= 128])  # every ink pixel lies in a digit's box
+
+
+def test_binary_attributes_split_at_the_stroke_width_fraction_and_the_slant():
+    thin, thick = bar(2, canvas=32, top=1, height=28), bar(5, canvas=32, top=1, height=28)  # 2 and 5 pixels of 32
+    leaning = bar(2, canvas=32, top=1, height=28, lean=0.4)
+    empty = np.zeros((32, 32, 1), np.uint8)
+    np.testing.assert_array_equal(binary_attributes(np.stack([thin, thick, leaning, empty])), [[0, 0], [1, 0], [0, 1], [0, 0]])
+
+
+def test_about_half_the_mnist5k_digits_hold_each_attribute():
+    images = data.open_source(base_config().data, "train").read(np.arange(0, 4500, 5))["image"]
+    share = binary_attributes(images).mean(axis=0)
+    assert np.all(np.abs(share - 0.5) < 0.05), share

@@ -77,3 +77,16 @@ def test_inpainting_inputs_come_with_masks_from_a_folder_or_drawn(tmp_path):
 def test_conditions_must_agree_in_number():
     with pytest.raises(ConfigError, match="differ in number"):
         given_conditions(sample_section(labels=(1, 2, 3), prompts=("a one",)), TEXT, ("caption",), "ldm")
+
+
+def test_target_attributes_repeat_for_every_input_image(tmp_path):
+    spec = DatasetSpec("digits", (("image", Feature((8, 8, 1), "uint8")), ("attributes", Feature((2,), "float32"))), 10)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    given = given_conditions(sample_section(input_dir=str(tmp_path), attributes=(1, 0)), spec, ("image",), "stargan")
+    np.testing.assert_array_equal(given["attributes"], [[1, 0]] * 3)
+    for values, message in (((1,), "must be 2 values of 0 or 1"), ((1, 0.5), "must be 2 values of 0 or 1")):
+        with pytest.raises(ConfigError, match=message):
+            given_conditions(sample_section(input_dir=str(tmp_path), attributes=values), spec, ("image",), "stargan")
+    with pytest.raises(ConfigError, match="sample.attributes gives target attributes; data.name='text' has none"):
+        given_conditions(sample_section(attributes=(1, 0)), TEXT, ("caption",), "ldm")
