@@ -217,13 +217,13 @@ def test_cyclegan_demo_moves_sklearn_digits_most_of_the_way_to_mnist(tmp_path, d
 
 
 def test_stargan_demo_flips_the_stroke_thickness_and_keeps_the_digit(tmp_path, digit_judge32):
-    """Measured: the flipped thickness read as its target 93.4% of the time (the slant kept 99.4%), the flipped
-    slant 53.6%; translations to random domains FID-D 23.9, 95.0% recognised, the digit kept 95.8% (500
-    held-out digits); 18.5 minutes under launch.py."""
+    """Measured: the flipped thickness read as its target 94.2% of the time (the slant kept 99.0%), the flipped
+    slant 65.4%; translations to random domains FID-D 26.0, 93.4% recognised, the digit kept 95.6% (500
+    held-out digits); 16 minutes under launch.py."""
     from configs import stargan as stargan_configs
     from tests.helpers import make_config
 
     metrics = judged_on_one_device(make_config(stargan_configs, "demo"), digit_judge32, tmp_path)
     assert metrics["flipped_thick"] > 0.85 and metrics["others_kept_thick"] > 0.95
-    assert metrics["flipped_slanted"] > 0.35 and metrics["others_kept_slanted"] > 0.95
+    assert metrics["flipped_slanted"] > 0.45 and metrics["others_kept_slanted"] > 0.95
     assert metrics["fid_d"] < 40.0 and metrics["source_class_agreement"] > 0.9

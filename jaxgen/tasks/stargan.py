@@ -14,6 +14,8 @@ shuffling the batch's domains (the paper's code):
   L_rec       = E_{x,c,c'} ||x - G(G(x, c), c')||_1   (the cycle back to the source domain)
   L_D = -L_adv + lambda_cls L_cls^r,    L_G = -E D_src(G(x, c)) + lambda_cls L_cls^f + lambda_rec L_rec
 
+D_src scores patches: its mean over them is the critic's value, and the penalty takes the gradient of their
+sum, as the paper's code does (the gradient of the mean would be looser by the number of patches).
 -log D_cls is the sum over attributes of the binary cross-entropy for attribute domains, the softmax cross-
 entropy for label domains; lambda_cls = 1, lambda_rec = 10, lambda_gp = 10. One `train_step` makes
 `stargan.n_critic` D updates, each on its own slice of the batch (data.batch_size = n_critic x the
@@ -141,7 +143,7 @@ class StarGANTask:
         apply = lambda x: self.discriminator.apply({"params": params_d}, x)  # noqa: E731
         on_real, on_fake = apply(real), apply(fake)
         adversarial = jnp.mean(on_fake["logit"]) - jnp.mean(on_real["logit"])
-        penalty = losses.gradient_penalty(lambda x: jnp.mean(apply(x)["logit"], axis=(1, 2)), losses.interpolates(rng, real, fake))
+        penalty = losses.gradient_penalty(lambda x: jnp.sum(apply(x)["logit"], axis=(1, 2)), losses.interpolates(rng, real, fake))
         classification = self.classification_loss(on_real["domain_logits"], source)
         loss = adversarial + s.lambda_gp * penalty + s.lambda_cls * classification
         return loss, {"d_adversarial": adversarial, "gradient_penalty": penalty, "d_classification": classification}
