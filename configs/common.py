@@ -109,6 +109,12 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def set_schedule(c: ml_collections.ConfigDict, num_steps: int, log_every: int, save_every: int) -> None:
+    """train.num_steps and log_every; checkpoints and sample pictures both every `save_every` steps."""
+    c.train.num_steps, c.train.log_every = num_steps, log_every
+    c.train.checkpoint_every = c.train.sample_every = save_every
+
+
 def part_optim(optim: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`optim.<part>`: every optimiser key of `optim`, unset (None: the part uses `optim`'s value) but typed,
     so `optim.discriminator.lr=1e-4` and `--config.optim.discriminator.lr=1e-4` set it for that part alone."""

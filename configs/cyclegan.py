@@ -86,10 +86,7 @@ def smoke() -> ml_collections.ConfigDict:
     c.cyclegan.pool_size = 3
     c.data.batch_size = 8
     c.data.eval_batch_size = 8
-    c.train.num_steps = 2
-    c.train.log_every = 1
-    c.train.checkpoint_every = 2
-    c.train.sample_every = 2
+    common.set_schedule(c, 2, 1, 2)
     c.sample.num = 4
     c.eval.num_examples = 16
     return c
@@ -102,10 +99,7 @@ def demo() -> ml_collections.ConfigDict:
     c.model.features = 32
     c.model.num_blocks = 6
     c.data.batch_size = 8
-    c.train.num_steps = 3000
-    c.train.log_every = 100
-    c.train.checkpoint_every = 1000
-    c.train.sample_every = 1000
+    common.set_schedule(c, 3000, 100, 1000)
     # one translation per held-out digit (300) against the mnist5k digits met beside domain A's 1,497 training images
     c.eval.num_samples = 300
     c.eval.num_reference = 0
@@ -120,10 +114,7 @@ def paper() -> ml_collections.ConfigDict:
     c.data.eval_batch_size = 8
     c.cyclegan.random_jitter = 30  # the paper's resize to 286 and random 256 crop
     c.cyclegan.random_mirror = True
-    c.train.num_steps = 200 * 1067
-    c.train.log_every = 1000
-    c.train.checkpoint_every = 10_000
-    c.train.sample_every = 10_000
+    common.set_schedule(c, 200 * 1067, 1000, 10_000)
     c.sample.num = 8
     return c
 

@@ -70,10 +70,7 @@ def _base() -> ml_collections.ConfigDict:
     c.data.image_size = 32
     c.data.batch_size = 32
     c.data.eval_batch_size = 256
-    c.train.num_steps = 1500
-    c.train.log_every = 100
-    c.train.checkpoint_every = 500
-    c.train.sample_every = 500
+    common.set_schedule(c, 1500, 100, 500)
     c.eval.num_samples = 500  # one translation per held-out input: more draws of the same inputs shrink recall's radii to 0
     c.eval.kid_subset_size = 500
     c.eval.num_reference = 5000
@@ -87,10 +84,7 @@ def smoke() -> ml_collections.ConfigDict:
     c.data.image_size = 16
     c.data.batch_size = 8
     c.data.eval_batch_size = 16
-    c.train.num_steps = 2
-    c.train.log_every = 1
-    c.train.checkpoint_every = 2
-    c.train.sample_every = 2
+    common.set_schedule(c, 2, 1, 2)
     c.sample.num = 4
     c.eval.num_examples = 16
     return c
@@ -119,10 +113,7 @@ def facades() -> ml_collections.ConfigDict:
     c.optim.schedule = "hold_then_linear"
     c.pix2pix.random_jitter = 30  # the paper's resize to 286 and random 256 crop
     c.pix2pix.random_mirror = True
-    c.train.num_steps = 80_000
-    c.train.log_every = 400
-    c.train.checkpoint_every = 4000
-    c.train.sample_every = 4000
+    common.set_schedule(c, 80_000, 400, 4000)
     c.sample.num = 8
     return c
 

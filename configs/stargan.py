@@ -76,10 +76,7 @@ def smoke() -> ml_collections.ConfigDict:
     c.stargan.n_critic = 2
     c.data.batch_size = 16
     c.data.eval_batch_size = 8
-    c.train.num_steps = 2
-    c.train.log_every = 1
-    c.train.checkpoint_every = 2
-    c.train.sample_every = 2
+    common.set_schedule(c, 2, 1, 2)
     c.sample.num = 4
     c.eval.num_examples = 16
     return c
@@ -92,10 +89,7 @@ def demo() -> ml_collections.ConfigDict:
     c.model.num_blocks = 4
     c.model.d_layers = 4
     c.data.batch_size = 40
-    c.train.num_steps = 2000
-    c.train.log_every = 100
-    c.train.checkpoint_every = 500
-    c.train.sample_every = 500
+    common.set_schedule(c, 2000, 100, 500)
     c.eval.num_samples = 500  # one translation per held-out digit, to a random target domain
     c.eval.kid_subset_size = 500
     c.eval.num_reference = 5000
@@ -109,10 +103,7 @@ def folder() -> ml_collections.ConfigDict:
     c.data.pair = ""
     c.data.image_size = 128
     c.data.eval_batch_size = 16
-    c.train.num_steps = 40_000
-    c.train.log_every = 1000
-    c.train.checkpoint_every = 10_000
-    c.train.sample_every = 10_000
+    common.set_schedule(c, 40_000, 1000, 10_000)
     c.sample.num = 8
     return c
 

@@ -257,7 +257,7 @@ def evaluate_samples(experiment: loop.Experiment, state: TrainState) -> tuple[di
 
     conditions = (lambda b: held_out_conditions(experiment, b)) if experiment.task.conditions else None
     dataset, described = config.data.name, config.data.name
-    if reference.startswith("second_"):  # the second source's rows met beside the primary's, in its shuffled order
+    if reference.startswith(data.combinators.UnpairedSource.PREFIX):  # the second source's rows met beside the primary's
         dataset = config.data.second
         described = f"{dataset} ({reference} beside {config.data.name}, data.shuffle_seed {config.data.shuffle_seed})"
     return sample_quality.evaluate_samples(

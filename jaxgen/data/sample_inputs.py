@@ -130,8 +130,8 @@ def given_conditions(s: ml_collections.ConfigDict, spec: DatasetSpec, needed: tu
         if not image_features:
             raise ConfigError(f"sample.input_dir gives input images, and the {family} family samples from none")
         given.update(input_images(s, spec, image_features[0]))
-    if s.get("attributes", ()):
-        given.update(attributes(s, spec, len(given[image_features[0]]) if image_features and image_features[0] in given else 1))
+    if s.get("attributes", ()):  # one target for every image given (or a single row without images)
+        given.update(attributes(s, spec, next((len(v) for v in given.values()), 1)))
     how = {"caption": "sample.prompts", "boxes": "sample.layouts", "box_labels": "sample.layouts",
            "known": "sample.mask_dir or sample.mask", "label": "sample.labels"}
     missing = [k for k in needed if k not in given]

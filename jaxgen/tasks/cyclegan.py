@@ -222,18 +222,20 @@ class CycleGANTask:
         """Masked sums of the cycle reconstruction errors (L1 and PSNR in [0, 1]) each way and of the identity
         error G_ab(b) vs b, G_ba(a) vs a (where the domains share channels)."""
         mask = batch["mask"]
-        t = jax.tree.map(lambda x: (x + 1.0) / 2.0, self.round_trips(params, batch))
+        trips = self.round_trips(params, batch)
+        same_channels = trips["a"].shape[-1] == trips["b"].shape[-1]
+        if same_channels:
+            trips.update(identity_a=self.translate(params, "g_ba", trips["a"]), identity_b=self.translate(params, "g_ab", trips["b"]))
+        t = jax.tree.map(lambda x: (x + 1.0) / 2.0, trips)
         per_example_l1 = lambda x, y: jnp.mean(jnp.abs(x - y), axis=(1, 2, 3))  # noqa: E731
         sums = {
             "cycle_l1_a": jnp.sum(per_example_l1(t["aba"], t["a"]) * mask), "cycle_l1_b": jnp.sum(per_example_l1(t["bab"], t["b"]) * mask),
             "cycle_psnr_a": jnp.sum(psnr(t["a"], t["aba"]) * mask), "cycle_psnr_b": jnp.sum(psnr(t["b"], t["bab"]) * mask),
             "count": jnp.sum(mask),
         }
-        if t["a"].shape[-1] == t["b"].shape[-1]:
-            identity_b = (self.translate(params, "g_ab", 2.0 * t["b"] - 1.0) + 1.0) / 2.0
-            identity_a = (self.translate(params, "g_ba", 2.0 * t["a"] - 1.0) + 1.0) / 2.0
-            sums["identity_l1_a"] = jnp.sum(per_example_l1(identity_a, t["a"]) * mask)
-            sums["identity_l1_b"] = jnp.sum(per_example_l1(identity_b, t["b"]) * mask)
+        if same_channels:
+            sums["identity_l1_a"] = jnp.sum(per_example_l1(t["identity_a"], t["a"]) * mask)
+            sums["identity_l1_b"] = jnp.sum(per_example_l1(t["identity_b"], t["b"]) * mask)
         return sums
 
     def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
