@@ -15,6 +15,7 @@ from configs import gan as gan_configs
 from configs import ldm_autoencoder as ldm_autoencoder_configs
 from configs import pix2pix as pix2pix_configs
 from configs import pixelcnn as pixelcnn_configs
+from configs import progressive_gan as progressive_gan_configs
 from configs import stargan as stargan_configs
 from configs import vae as vae_configs
 from jaxgen import data, tasks
@@ -37,7 +38,7 @@ def init_state(task: Task, seed: int = 0) -> TrainState:
 
 CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs,
                   "pixelcnn": pixelcnn_configs, "ldm_autoencoder": ldm_autoencoder_configs, "pix2pix": pix2pix_configs,
-                  "cyclegan": cyclegan_configs, "stargan": stargan_configs}
+                  "cyclegan": cyclegan_configs, "stargan": stargan_configs, "progressive_gan": progressive_gan_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:

@@ -29,6 +29,12 @@ class Task(Protocol):
     to another feature's domain than `image`, `reference_feature` (the real images they are compared with,
     default `image`) and `source_label_feature` (the label of the examples its conditions come from,
     default `label`): CycleGAN translating into its second domain has `second_image` and `label`.
+
+    A task whose step changes its shapes during training (progressive growing's resolutions) declares
+    `phase_starts`: the first step of each training phase (0, then increasing); its `train_step` then takes a
+    third argument, the phase's index (a static int), and the loop compiles one program per phase, when the
+    phase's first step comes. Within a phase the step is a function of traced values only (a fade-in's alpha
+    is computed from `state.step`), so it compiles once.
     """
 
     config: ml_collections.ConfigDict

@@ -1,6 +1,7 @@
 """The generic training loop: knows nothing about families beyond the Task contract."""
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import json
@@ -23,7 +24,7 @@ from jaxgen.train import sharding
 from jaxgen.train.checkpoint import Checkpointer
 from jaxgen.train.contract import Task
 from jaxgen.train.images import save_grid
-from jaxgen.errors import CheckpointMismatchError, InterruptedRun, NonFiniteLossError, RunNotFoundError
+from jaxgen.errors import CheckpointMismatchError, ConfigError, InterruptedRun, NonFiniteLossError, RunNotFoundError
 from jaxgen.train.metrics import MetricWriter, first_non_finite, mean_metrics
 from jaxgen.train.sharding import ShardingRules
 from jaxgen.train.state import StepFn, TrainState, counting, non_finite_paths
@@ -149,32 +150,57 @@ def scan_steps(step_fn: StepFn, unroll: bool = False) -> StepFn:
     return multi_step
 
 
+def phase_of(task: Task, step: int) -> int | None:
+    """The index of the training phase that `step` (0-based) belongs to, for a task with `phase_starts`;
+    None for the others."""
+    starts = getattr(task, "phase_starts", None)
+    return None if starts is None else bisect.bisect_right(starts, step) - 1
+
+
 def compile_train_step(
     experiment: Experiment, wrap_step: Callable[[StepFn], StepFn] | None = None, on_device: dict[str, jax.Array] | None = None
-) -> Callable[[TrainState, Any], tuple[TrainState, dict[str, jax.Array]]]:
-    """jit the task's step once: the state (donated) laid out by `mesh.param_rules`, the batch split over
-    `data` x `fsdp`, the metrics replicated. `step(state, item)`: `item` is a batch, or with `on_device`
-    (the training set held on the devices) {"index": dataset indices}, gathered into a batch in the step.
+) -> Callable[[TrainState, Any, int], tuple[TrainState, dict[str, jax.Array]]]:
+    """jit the task's step once (once per phase for a task with `phase_starts`, see contract.py): the state
+    (donated) laid out by `mesh.param_rules`, the batch split over `data` x `fsdp`, the metrics replicated.
+    `step(state, item, step_number)`: `item` is a batch, or with `on_device` (the training set held on the
+    devices) {"index": dataset indices}, gathered into a batch in the step; `step_number` (the state's step,
+    known on the host) picks the phase.
 
     The inputs arrive placed (the state from `init_state`/`restore`, batches from `parallel.to_global`); the
     step ends by constraining its outputs to the same layout, so the compiled program keeps it.
     With `train.steps_per_call` = k > 1 the compiled function scans over k batches, so the host
-    dispatches once per k steps (small models on accelerators are otherwise host-bound).
+    dispatches once per k steps (small models on accelerators are otherwise host-bound); each phase must
+    then start at a multiple of k.
     """
     k = experiment.config.train.steps_per_call
-    step_fn = counting(experiment.task.train_step)
-    step_fn = wrap_step(step_fn) if wrap_step else step_fn
+    misaligned = [s for s in getattr(experiment.task, "phase_starts", ()) if s % k]
+    if misaligned:
+        raise ConfigError(f"train.steps_per_call={k} must divide the first step of every training phase (one starts at step {misaligned[0]})")
     on_cpu = experiment.mesh.devices.flat[0].platform == "cpu"
-    step_fn = scan_steps(step_fn, unroll=on_cpu) if k > 1 else step_fn
     replicated = parallel.replicated(experiment.mesh)
 
-    def placed_step(state: TrainState, dataset: dict[str, jax.Array] | None, item: dict[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
-        batch = item if dataset is None else {name: values[item["index"]] for name, values in dataset.items()}
-        state, metrics = step_fn(state, batch)
-        return experiment.laid_out(state), jax.lax.with_sharding_constraint(metrics, replicated)
+    def compiled_for(phase: int | None) -> Callable:
+        task_step = experiment.task.train_step if phase is None else functools.partial(experiment.task.train_step, phase=phase)
+        step_fn = counting(task_step)
+        step_fn = wrap_step(step_fn) if wrap_step else step_fn
+        step_fn = scan_steps(step_fn, unroll=on_cpu) if k > 1 else step_fn
 
-    compiled = jax.jit(placed_step, donate_argnums=0)
-    return lambda state, item: compiled(state, on_device, item)
+        def placed_step(state: TrainState, dataset: dict[str, jax.Array] | None, item: dict[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
+            batch = item if dataset is None else {name: values[item["index"]] for name, values in dataset.items()}
+            state, metrics = step_fn(state, batch)
+            return experiment.laid_out(state), jax.lax.with_sharding_constraint(metrics, replicated)
+
+        return jax.jit(placed_step, donate_argnums=0)
+
+    programs: dict[int | None, Callable] = {}
+
+    def step(state: TrainState, item: dict[str, jax.Array], step_number: int) -> tuple[TrainState, dict[str, jax.Array]]:
+        phase = phase_of(experiment.task, step_number)
+        if phase not in programs:
+            programs[phase] = compiled_for(phase)
+        return programs[phase](state, on_device, item)
+
+    return step
 
 
 def training_set_on_device(experiment: Experiment) -> dict[str, jax.Array] | None:
@@ -325,7 +351,7 @@ def train(
     try:
         with _StopFlag() as stop:
             while progress.step < cfg.num_steps and stop.received is None:
-                state, metrics = train_step(state, next(stream))
+                state, metrics = train_step(state, next(stream), progress.step)
                 progress.step += cfg.steps_per_call
                 if lockstep and progress.history:
                     jax.block_until_ready(progress.history[-1])
