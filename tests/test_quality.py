@@ -241,3 +241,12 @@ def test_stargan_demo_flips_the_stroke_thickness_and_keeps_the_digit(tmp_path, d
     assert metrics["flipped_thick"] > 0.85 and metrics["others_kept_thick"] > 0.95
     assert metrics["flipped_slanted"] > 0.45 and metrics["others_kept_slanted"] > 0.95
     assert metrics["fid_d"] < 40.0 and metrics["source_class_agreement"] > 0.9
+
+
+def test_progressive_gan_demo_grows_to_32x32_and_draws_digits(tmp_path, digit_judge32):
+    """Measured: grown to level 3 (32x32), FID-D 473, 58.7% of 5,000 samples recognised, all ten classes (the
+    rarest at 0.15 of its share); below the DCGAN on the same 128,000 images (FID-D 121, 77.3%); ~10 minutes
+    under launch.py."""
+    metrics = launched_and_judged("configs/progressive_gan.py:demo", digit_judge32, tmp_path)
+    assert metrics["recognised_fraction"] > 0.5 and metrics["classes_covered"] == 10
+    assert metrics["fid_d"] < 600.0
