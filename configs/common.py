@@ -37,6 +37,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.pair = ""  # "" | edges | grey | downsample4 | masked[_boxes|_strokes|_random]: an aligned `source` made from each image;
     # ink_attributes: binary `attributes` (thick, slanted) measured from each digit
     c.data.second = ""  # a second dataset, shuffled on its own, as features second_* (unpaired training)
+    c.data.attributes = ()  # celeb_a: these of its 40 binary attributes as the (K,) `attributes` feature, e.g. ('Male', 'Young')
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"  # adam | adamw | adagrad | rmsprop | sgd

@@ -33,7 +33,7 @@ def _base_source(data: ml_collections.ConfigDict, name: str, split: str) -> Sour
     if name in BUILTIN:
         source = BUILTIN[name](split)
     elif name in TFDS_DATASETS:
-        source = TfdsSource(name, split, data.data_dir)
+        source = TfdsSource(name, split, data.data_dir, tuple(data.get("attributes", ())) if name == "celeb_a" else ())
     else:
         raise DataError(f"unknown data.name '{name}'; choose one of: {', '.join(DATASETS)} or folder:PATH")
     return with_transform(source, transform)
@@ -44,6 +44,8 @@ def open_source(data: ml_collections.ConfigDict, split: str) -> Source:
     statically binarised where the config asks, paired by `data.pair` and joined by the independently
     shuffled `data.second` dataset (features `second_*`) where those are set.
     """
+    if data.get("attributes", ()) and data.name != "celeb_a":
+        raise DataError(f"data.attributes are read from celeb_a's labels; data.name='{data.name}' has none")
     source = _base_source(data, data.name, split)
     if data.get("pair", ""):
         source = combinators.PairedSource(source, data.pair)

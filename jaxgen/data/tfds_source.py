@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 
-from jaxgen.data.sources import DataError, DatasetSpec
+from jaxgen.data.sources import DataError, DatasetSpec, Feature
 
 # name -> (image shape delivered, number of classes, label feature or "")
 TFDS_DATASETS = {
@@ -16,6 +16,15 @@ TFDS_DATASETS = {
     "celeb_a": ((140, 140, 3), 0, ""),
 }
 CELEBA_CROP = (39, 19, 140)  # top, left, size
+# CelebA's 40 binary attributes (tfds celeb_a's `attributes`): `data.attributes` picks the ones a run reads
+# as its (K,) float32 `attributes` feature, in the order given (StarGAN's domains).
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
+    "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses", "Goatee",
+    "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard",
+    "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair",
+    "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+)
 
 
 def _prepare_hint(name: str, data_dir: str) -> str:
@@ -31,11 +40,14 @@ def _prepare_hint(name: str, data_dir: str) -> str:
 
 
 class TfdsSource:
-    """One split of a tfds dataset, read in batches by index."""
+    """One split of a tfds dataset, read in batches by index; for celeb_a, with the `attributes` named."""
 
-    def __init__(self, name: str, split: str, data_dir: str = ""):
+    def __init__(self, name: str, split: str, data_dir: str = "", attributes: tuple[str, ...] = ()):
         if name not in TFDS_DATASETS:
             raise DataError(f"unknown dataset '{name}'")
+        unknown = [a for a in attributes if a not in CELEBA_ATTRIBUTES]
+        if unknown:
+            raise DataError(f"data.attributes: '{unknown[0]}' is not a CelebA attribute; choose from {', '.join(CELEBA_ATTRIBUTES)}")
         import tensorflow_datasets as tfds
 
         try:
@@ -45,6 +57,9 @@ class TfdsSource:
             raise DataError(_prepare_hint(name, data_dir)) from e
         shape, num_classes, self._label_key = TFDS_DATASETS[name]
         self.spec = DatasetSpec.of_images(name, shape, num_classes)
+        self._attributes = tuple(attributes)
+        if attributes:
+            self.spec = self.spec.with_features(attributes=Feature((len(attributes),), "float32"))
         self._itemwise = False
 
     def __len__(self) -> int:
@@ -69,4 +84,6 @@ class TfdsSource:
         batch = {"image": images}
         if self._label_key:
             batch["label"] = np.asarray([r[self._label_key] for r in records], np.int32)
+        if self._attributes:
+            batch["attributes"] = np.asarray([[r["attributes"][a] for a in self._attributes] for r in records], np.float32)
         return batch

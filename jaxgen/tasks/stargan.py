@@ -2,7 +2,7 @@
 
 A domain is a vector of labels c: binary attributes (`stargan.domains='attributes'`, the data's `attributes`
 feature, several of which may hold at once, as CelebA's hair colour, gender and age; built in:
-`data.pair='ink_attributes'`, a digit's thick and slanted) or one class of several
+`data.pair='ink_attributes'`, a digit's thick and slanted; CelebA's with `data.attributes`) or one class of several
 (`stargan.domains='label'`, one-hot, as RaFD's expressions or the sub-folders of a user's folder). G(x, c)
 translates x into domain c (nn/translation.py's StarGANGenerator); D (nn/gan.py's DomainDiscriminator) has a
 critic head D_src and a domain classifier D_cls. With c' the domain of a real x and c a target drawn by
@@ -103,11 +103,17 @@ class StarGANTask:
         self.discriminator = DomainDiscriminator(self.num_domains, m.features, m.d_layers)
         self.picture_captions = {"translations": ("input", *self.domain_names(), "reconstruction")}
 
+    @property
+    def measures_ink(self) -> bool:
+        """Whether the domains are the built-in ink attributes, which the evaluation can measure again."""
+        return self.domains == "attributes" and self.config.data.pair == "ink_attributes"
+
     def domain_names(self) -> tuple[str, ...]:
         """What each picture column after the input shows: an attribute flipped, or a class."""
         if self.domains == "label":
             return tuple(str(k) for k in range(self.num_domains))
-        names = ATTRIBUTE_NAMES if self.num_domains == len(ATTRIBUTE_NAMES) else tuple(f"attribute {j}" for j in range(self.num_domains))
+        names = tuple(self.config.data.get("attributes", ())) or (
+            ATTRIBUTE_NAMES if self.measures_ink else tuple(f"attribute {j}" for j in range(self.num_domains)))
         return tuple(f"{name} flipped" for name in names)
 
     def create_state(self, rng: jax.Array) -> TrainState:
@@ -235,13 +241,12 @@ class StarGANTask:
         x = to_model_input(batch["image"], "scale11")
         source = self.source_domains(batch)
         sums = {"count": jnp.sum(mask), "reconstruction_l1": jnp.zeros(())}
-        measure = self.domains == "attributes" and self.num_domains == len(ATTRIBUTE_NAMES) and self.spec.image_shape[-1] == 1
         for j, target in enumerate(self.single_changes(source)):
             changed = self.translate(params["generator"], x, target)
             back = self.translate(params["generator"], changed, source)
             l1 = jnp.mean(jnp.abs(back - x), axis=(1, 2, 3)) / 2.0
             sums["reconstruction_l1"] += jnp.sum(l1 * mask) / self.num_domains
-            if measure:
+            if self.measures_ink:
                 read = measured_attributes((changed + 1.0) / 2.0)
                 hit = (read == target).astype(jnp.float32)
                 sums[f"flipped_{ATTRIBUTE_NAMES[j]}"] = jnp.sum(hit[:, j] * mask)

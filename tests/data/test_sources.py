@@ -5,6 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from jaxgen import data
+from jaxgen.data import tfds_source
 from jaxgen.errors import DataError
 
 
@@ -66,3 +67,29 @@ def test_open_source_delivers_what_the_config_asks_and_says_so_in_the_spec():
         cifar_config.image_size = 8
         cifar = data.open_source(cifar_config, "train")
         assert cifar.spec.image_shape == (8, 8, 3) and cifar.read(np.arange(2))["image"].shape == (2, 8, 8, 3)
+
+
+def test_celeb_a_delivers_the_attributes_named_in_their_order():
+    config = data_config("celeb_a")
+    config.attributes = ("Young", "Black_Hair", "Male")
+    with tfds.testing.mock_data(num_examples=6):
+        src = data.open_source(config, "train")
+        assert src.spec.shape("attributes") == (3,)
+        batch = src.read(np.array([4, 1]))
+        records = tfds.data_source("celeb_a", split="train")
+        expected = [[float(records[i]["attributes"][a]) for a in config.attributes] for i in (4, 1)]
+    np.testing.assert_array_equal(batch["attributes"], np.asarray(expected, np.float32))
+    assert batch["attributes"].dtype == np.float32 and set(np.unique(batch["attributes"])) <= {0.0, 1.0}
+    assert set(tfds_source.CELEBA_ATTRIBUTES) == set(records[0]["attributes"])  # all 40, as tfds names them
+
+
+@pytest.mark.parametrize("name, attributes, message", [
+    ("celeb_a", ("Smiling", "Purple_Hair"), "'Purple_Hair' is not a CelebA attribute"),
+    ("cifar10", ("Male",), "data.attributes are read from celeb_a's labels; data.name='cifar10' has none"),
+    ("mnist5k", ("Male",), "data.attributes are read from celeb_a's labels; data.name='mnist5k' has none"),
+])
+def test_unknown_or_misplaced_attributes_are_named(name, attributes, message):
+    config = data_config(name)
+    config.attributes = attributes
+    with tfds.testing.mock_data(num_examples=2), pytest.raises(DataError, match=message):
+        data.open_source(config, "train")
