@@ -16,7 +16,7 @@ PROCEDURAL = {
     "bouncing_mnist5k": (combinators.bouncing_digits, "mnist5k"), "bouncing_digits": (combinators.bouncing_digits, "digits"),
     "captioned_mnist5k": (digit_scenes.captioned_digits, "mnist5k"), "layout_mnist5k": (digit_scenes.digit_layouts, "mnist5k"),
 }
-DATASETS = tuple(BUILTIN) + tuple(TFDS_DATASETS) + tuple(PROCEDURAL)
+DATASETS = tuple(BUILTIN) + tuple(combinators.DERIVED) + tuple(TFDS_DATASETS) + tuple(PROCEDURAL)
 
 
 def is_known_dataset(name: str) -> bool:
@@ -32,6 +32,9 @@ def _base_source(data: ml_collections.ConfigDict, name: str, split: str) -> Sour
         return make_scenes(with_transform(BUILTIN[digits_name](split), transform), split_seed=0 if split == "train" else 1)
     if name in BUILTIN:
         source = BUILTIN[name](split)
+    elif name in combinators.DERIVED:
+        base, style = combinators.DERIVED[name]
+        source = combinators.derived(BUILTIN[base](split), name, style)
     elif name in TFDS_DATASETS:
         source = TfdsSource(name, split, data.data_dir, tuple(data.get("attributes", ())) if name == "celeb_a" else ())
     else:

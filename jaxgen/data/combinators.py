@@ -5,6 +5,7 @@ Each keeps the guarantees of `pipeline.py`: reads by index, per-process rows, an
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 
 from jaxgen.data.ink import binary_attributes
 from jaxgen.data.masks import MASKS, inpainting_mask
-from jaxgen.data.sources import DatasetSpec, Feature, Source
+from jaxgen.data.sources import ArraySource, DatasetSpec, Feature, Source
 from jaxgen.errors import DataError
 
 Batch = dict[str, np.ndarray]
@@ -48,6 +49,28 @@ def downsample4(images: np.ndarray) -> np.ndarray:
         pil = Image.fromarray(image[..., 0] if c == 1 else image)
         out.append(np.asarray(pil.resize((w // 4, h // 4), Image.Resampling.BICUBIC)).reshape(h // 4, w // 4, c))
     return np.stack(out)
+
+
+# The built-in second photo domain (CycleGAN's photos32 <-> stylised photos32): the classic sepia matrix,
+# then each channel posterised to STYLE_LEVELS levels -- a style no pixel-wise colour map undoes exactly.
+SEPIA = np.asarray([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], np.float32)
+STYLE_LEVELS = 4
+
+
+def stylise(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 photos, sepia-toned then posterised: (N, H, W, 3) uint8 in STYLE_LEVELS levels."""
+    toned = np.clip(images.astype(np.float32) @ SEPIA.T, 0.0, 255.0)
+    step = 255.0 / (STYLE_LEVELS - 1)
+    return np.round(np.round(toned / step) * step).astype(np.uint8)
+
+
+def derived(base: ArraySource, name: str, style: Callable[[np.ndarray], np.ndarray]) -> ArraySource:
+    """`base` with every image passed through `style`, under its own dataset name."""
+    return ArraySource(dataclasses.replace(base.spec, name=name), {**base.arrays, "image": style(base.arrays["image"])})
+
+
+# derived dataset -> (the dataset whose images it restyles, the style)
+DERIVED: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {"stylised_photos32": ("photos32", stylise)}
 
 
 MASK_SEED = 2024

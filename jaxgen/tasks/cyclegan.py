@@ -24,7 +24,8 @@ learning rate is held for the first half of training and decays linearly to 0 ov
 cond['second_image']); the sample-quality protocol compares the translations with real images of the target
 domain (for b_to_a the eval classifier must know data.name, for a_to_b data.second) and, with labelled data,
 reports how often they keep their source's class. Evaluation: the cycle reconstruction error both ways (L1,
-PSNR in [0, 1]) and the identity error.
+PSNR in [0, 1]) and the identity error; for photos32 <-> stylised_photos32 (B = a known restyling of A, the
+images of each domain shuffled on their own), also the translation A -> B against the true restyling.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxgen.data import DatasetSpec, to_model_input
+from jaxgen.data import DatasetSpec, combinators, to_model_input
 from jaxgen.data.preprocess import jitter_and_mirror
 from jaxgen.errors import InputError
 from jaxgen.eval.image_similarity import psnr
@@ -103,6 +104,8 @@ class CycleGANTask:
         self.generators = {"g_ab": ResnetGenerator(shape_b[-1], m.features, m.num_blocks),
                            "g_ba": ResnetGenerator(shape_a[-1], m.features, m.num_blocks)}
         self.discriminator = PatchDiscriminator(m.features, m.d_layers, "instance")
+        base, style = combinators.DERIVED.get(config.data.second, ("", None))
+        self.true_style = style if base == config.data.name else None  # B = style(A): the translation's ground truth
 
     @property
     def source_label_feature(self) -> str:
@@ -220,7 +223,9 @@ class CycleGANTask:
     # ----------------------------------------------------------------- evaluation
     def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
         """Masked sums of the cycle reconstruction errors (L1 and PSNR in [0, 1]) each way and of the identity
-        error G_ab(b) vs b, G_ba(a) vs a (where the domains share channels)."""
+        error G_ab(b) vs b, G_ba(a) vs a (where the domains share channels); when domain B is a built-in
+        restyling of domain A (data.second='stylised_photos32' beside photos32), the translation G_ab(a)
+        against the true restyled a (`style_l1`, `style_psnr`; `style_l1_untranslated`: a itself)."""
         mask = batch["mask"]
         trips = self.round_trips(params, batch)
         same_channels = trips["a"].shape[-1] == trips["b"].shape[-1]
@@ -236,6 +241,12 @@ class CycleGANTask:
         if same_channels:
             sums["identity_l1_a"] = jnp.sum(per_example_l1(t["identity_a"], t["a"]) * mask)
             sums["identity_l1_b"] = jnp.sum(per_example_l1(t["identity_b"], t["b"]) * mask)
+        if self.true_style is not None:
+            shape = jax.ShapeDtypeStruct(batch["image"].shape, jnp.uint8)
+            truth = jax.pure_callback(self.true_style, shape, batch["image"], vmap_method="sequential").astype(jnp.float32) / 255.0
+            sums["style_l1"] = jnp.sum(per_example_l1(t["ab"], truth) * mask)
+            sums["style_l1_untranslated"] = jnp.sum(per_example_l1(t["a"], truth) * mask)
+            sums["style_psnr"] = jnp.sum(psnr(truth, t["ab"]) * mask)
         return sums
 
     def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:

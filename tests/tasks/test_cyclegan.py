@@ -185,3 +185,21 @@ def test_training_evaluation_and_sampling_through_the_run(tmp_path, monkeypatch)
 def test_config_errors_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         smoke_task(**override)
+
+
+def test_photos_to_their_stylised_selves_are_scored_against_the_true_style():
+    """B = stylised photos32 (sepia, 4 levels): the eval compares G_ab(a) with stylise(a), and a itself with it."""
+    from jaxgen.data import combinators
+
+    pixel = np.asarray([[[[200, 100, 50]]]], np.uint8)  # sepia: (0.393*200 + 0.769*100 + 0.189*50, ...) -> 4 levels of 85
+    toned = np.minimum(np.asarray([0.393 * 200 + 76.9 + 9.45, 0.349 * 200 + 68.6 + 8.4, 0.272 * 200 + 53.4 + 6.55]), 255)
+    np.testing.assert_array_equal(combinators.stylise(pixel)[0, 0, 0], np.round(toned / 85) * 85)
+    task, batch = smoke_task(**{"data.name": "photos32", "data.second": "stylised_photos32", "cyclegan.identity_weight": 0.5})
+    state = init_state(task, 0)
+    sums = jax.jit(task.eval_batch)(state.eval_params, {**batch, "mask": jnp.ones(8)}, jax.random.PRNGKey(0))
+    a = np.asarray(batch["image"], np.float64) / 255.0
+    truth = combinators.stylise(np.asarray(batch["image"])) / 255.0
+    translated = (np.asarray(task.translate(state.eval_params, "g_ab", jnp.asarray(a * 2.0 - 1.0, jnp.float32)), np.float64) + 1.0) / 2.0
+    np.testing.assert_allclose(sums["style_l1_untranslated"], np.abs(a - truth).mean(axis=(1, 2, 3)).sum(), rtol=1e-4)
+    np.testing.assert_allclose(sums["style_l1"], np.abs(translated - truth).mean(axis=(1, 2, 3)).sum(), rtol=1e-4)
+    assert smoke_task()[0].true_style is None  # digits <-> mnist5k: no ground truth for a translation
