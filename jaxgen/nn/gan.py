@@ -11,7 +11,7 @@
   decoder back to the image with a linear output; its output is a per-example reconstruction energy.
 - BEGAN's own networks (Berthelot et al. 2017, Figure 1; `model.arch=began`): G is the decoder -- a dense
   map of z to an n-channel 8x8 (7x7 at 28x28) map, at each scale two 3x3 convolutions with ELU, nearest-
-  neighbour doubling between scales, a 3x3 convolution to the image -- and D is an autoencoder whose
+  neighbour doubling between scales, a linear 3x3 convolution to the image -- and D is an autoencoder whose
   encoder mirrors it (3x3 convolutions with ELU, stride-2 sub-sampling that widens the filters linearly,
   n, 2n, 3n, ...) to an embedding h, and whose decoder has G's shape. No normalisation anywhere.
 - pix2pix's PatchGAN (Isola et al. 2017): a fully convolutional D with one logit per overlapping patch,
@@ -308,8 +308,10 @@ class BEGANEncoder(nn.Module):
 
 
 class BEGANGenerator(nn.Module):
-    """G = BEGAN's decoder of z, squashed by tanh into the family's [-1, 1] images (D's own decoder stays
-    linear: its L1 energy must be able to reach the data's -1 background)."""
+    """G = BEGAN's decoder of z, linear like D's own decoder. A tanh here cannot reach the -1 of an MNIST
+    background without saturating, while the autoencoder D reconstructs that background almost exactly, so
+    G's images stay further from D's fixed points than the real digits and k_t never rises (the grey
+    samples of the README's first attempts); the family clips samples into [0, 1]."""
 
     image_shape: tuple[int, int, int]
     width: int = 64
@@ -317,7 +319,7 @@ class BEGANGenerator(nn.Module):
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
         del labels, train
-        return jnp.tanh(BEGANDecoder(self.image_shape, self.width, name="decoder")(z))
+        return BEGANDecoder(self.image_shape, self.width, name="decoder")(z)
 
 
 class BEGANDiscriminator(nn.Module):

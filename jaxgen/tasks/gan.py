@@ -194,7 +194,7 @@ class GANTask:
         return jnp.concatenate(parts, -1), codes
 
     def generate(self, params_g: Any, latent: jax.Array, labels: jax.Array | None) -> jax.Array:
-        """G(z) in [-1, 1]."""
+        """G(z): in [-1, 1] through the tanh of the MLP and DCGAN generators, unbounded from BEGAN's linear one."""
         return self.generator.apply({"params": params_g}, latent, labels if self.num_classes else None)
 
     def discriminate(self, params_d: Any, x: jax.Array, labels: jax.Array | None, rng: jax.Array) -> dict[str, jax.Array]:
@@ -374,7 +374,8 @@ class GANTask:
         return self._from_latents(params, latent, labels_of(cond, num, self.num_classes))
 
     def _from_latents(self, params: Any, latent: jax.Array, labels: jax.Array | None) -> jax.Array:
-        return (self.generate(params["generator"], latent, labels) + 1.0) / 2.0
+        """Images in [0, 1]: G's [-1, 1] mapped, clipped where G's output is linear (BEGAN's)."""
+        return jnp.clip((self.generate(params["generator"], latent, labels) + 1.0) / 2.0, 0.0, 1.0)
 
     def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures:
         """Fixed-noise samples (one row per class for a class-conditional G), z-interpolation strips and,

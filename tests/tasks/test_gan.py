@@ -56,6 +56,11 @@ def test_began_s_own_networks_train_with_the_energy_losses():
     state, metrics = jax.jit(task.train_step)(state, batch)
     assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
     assert 0.0 <= float(state.model_state["began_k"]) <= 1.0 and np.isfinite(float(metrics["m_global"]))
+    loud = jax.tree.map(lambda p: 50.0 * p, state.eval_params)  # a linear G far outside [-1, 1]
+    raw = task.generate(loud["generator"], task.draw_latents(jax.random.PRNGKey(0), 8)[0], None)
+    assert float(jnp.max(jnp.abs(raw))) > 1.0
+    samples = np.asarray(task.sample(loud, jax.random.PRNGKey(0), 8))
+    np.testing.assert_allclose(samples, np.clip((np.asarray(raw) + 1.0) / 2.0, 0.0, 1.0), atol=1e-6)
 
 
 def test_the_uniform_prior_draws_z_in_the_unit_cube():
