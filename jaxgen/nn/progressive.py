@@ -77,12 +77,12 @@ def minibatch_stddev(x: jax.Array, group_size: int = 4, epsilon: float = 1e-8) -
 
 
 def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
-    """(B, H, W, C) -> (B, fH, fW, C), each pixel repeated over an f x f block."""
+    """(B, H, W, C) -> (B, fH, fW, C), each pixel repeated over an f x f block (f = 1: x itself)."""
     return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
 def average_pool(x: jax.Array, factor: int = 2) -> jax.Array:
-    """(B, H, W, C) -> (B, H/f, W/f, C), the mean of each f x f block."""
+    """(B, H, W, C) -> (B, H/f, W/f, C), the mean of each f x f block (f = 1: x itself)."""
     b, h, w, c = x.shape
     return jnp.mean(x.reshape(b, h // factor, factor, w // factor, factor, c), axis=(2, 4))
 
@@ -209,4 +209,4 @@ class ProgressiveCritic(nn.Module):
     def every_level(self, x: jax.Array) -> list[jax.Array]:
         """The scores of `x` (at the top side) pooled down to each level: `init` through it creates every layer."""
         top = len(self.widths) - 1
-        return [self(average_pool(x, 2 ** (top - k)) if k < top else x, k) for k in range(top + 1)]
+        return [self(average_pool(x, 2 ** (top - k)), k) for k in range(top + 1)]

@@ -75,8 +75,7 @@ def phase_growth(phase: int, step: jax.Array, phase_steps: int) -> tuple[int, ja
 
 def real_at(images: jax.Array, level: int, alpha: jax.Array | None) -> jax.Array:
     """Images (B, S, S, C) as D sees them at `level` with fade weight `alpha` (module docstring; None: stable)."""
-    side = level_side(level)
-    x = average_pool(images, images.shape[1] // side) if side < images.shape[1] else images
+    x = average_pool(images, images.shape[1] // level_side(level))
     return x if level == 0 or alpha is None else fade(upsample_nearest(average_pool(x)), x, alpha)
 
 
@@ -176,9 +175,11 @@ class ProgressiveGANTask:
     def at_growth(self, params: Any, per_level: list[jax.Array]) -> jax.Array:
         """The entry of `per_level` (one array per level, level-k images at side 4 * 2^k) at the growth of
         `params`, upsampled to data.image_size."""
-        size = self.spec.image_shape[0]
-        stacked = jnp.stack([upsample_nearest(x, size // x.shape[1]) if x.shape[1] < size else x for x in per_level])
-        return stacked[params["growth"]["level"]]
+        return jnp.stack([self.full_size(x) for x in per_level])[params["growth"]["level"]]
+
+    def full_size(self, images: jax.Array) -> jax.Array:
+        """Images of a level (B, s, s, C) upsampled (nearest neighbour) to data.image_size."""
+        return upsample_nearest(images, self.spec.image_shape[0] // images.shape[1])
 
     def draw(self, params: Any, z: jax.Array) -> jax.Array:
         """G(z) in [-1, 1] at the growth of `params` (level and fade), upsampled to data.image_size."""
@@ -199,10 +200,8 @@ class ProgressiveGANTask:
         del batch
         k_grid, k_levels = jax.random.split(rng)
         z = self.draw_z(k_levels, LEVEL_ROWS)
-        size = self.spec.image_shape[0]
         own = self.generator.apply({"params": params["generator"]}, z, method=ProgressiveGenerator.every_level)
-        columns = [upsample_nearest(x, size // x.shape[1]) if x.shape[1] < size else x for x in own]
-        levels = jnp.clip((jnp.stack(columns, axis=1).reshape((-1,) + self.spec.image_shape) + 1.0) / 2.0, 0.0, 1.0)
+        levels = jnp.clip((jnp.stack([self.full_size(x) for x in own], axis=1).reshape((-1,) + self.spec.image_shape) + 1.0) / 2.0, 0.0, 1.0)
         return {"samples": (self.sample(params, k_grid, self.config.train.num_grid_samples), 0), "levels": (levels, self.top + 1)}
 
     # ----------------------------------------------------------------- evaluation

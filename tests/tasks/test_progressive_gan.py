@@ -26,7 +26,8 @@ def smoke_task(**overrides):
 
 @pytest.fixture(scope="module")
 def task_state_batch():
-    task, batch = smoke_task(**{"optim.name": "sgd", "optim.b1": 0.0, "optim.lr": 0.01, "optim.generator.ema_decay": 0.0})
+    task, batch = smoke_task(**{"optim.name": "sgd", "optim.b1": 0.0, "optim.lr": 0.01, "optim.generator.ema_decay": 0.0,
+                                "progressive.phase_steps": 2})
     return task, init_state(task, 0), batch
 
 
@@ -39,7 +40,7 @@ def test_the_growth_schedule(task_state_batch):
     phases = [loop.phase_of(types.SimpleNamespace(phase_starts=starts), s) for s in range(11)]
     got = [progressive_gan.phase_growth(p, jnp.int32(s), 2) for s, p in enumerate(phases)]
     assert [(level, None if alpha is None else float(alpha)) for level, alpha in got] == expected
-    assert task.phase_starts == (0, 1, 2, 3, 4)  # the smoke preset: T = 1, L = 2
+    assert task.phase_starts == starts  # the smoke preset (L = 2) at T = 2
     assert loop.phase_of(types.SimpleNamespace(), 5) is None  # a task without phases
 
 
@@ -78,28 +79,22 @@ def test_one_step_is_one_critic_update_then_one_generator_update(task_state_batc
     """Halfway through the fade to level 1 (T = 2, step 3), with SGD: D <- D - lr grad L_D, then G <- G - lr grad L_G
     against the new D; level 2's layers stay as they were."""
     task, state, batch = task_state_batch
-    task.config.unlock()
-    task.config.progressive.phase_steps = 2
-    try:
-        state = state.replace(step=jnp.int32(3))  # phase 1, alpha 1/2, level 1
-        new_state, metrics = jax.jit(task.train_step, static_argnums=2)(state, batch, 1)
-        assert float(metrics["level"]) == 1.0 and float(metrics["alpha"]) == 0.5
-        k_fake, k_penalty, k_g = jax.random.split(state.step_rng(), 3)
-        alpha = jnp.float32(0.5)
-        real = progressive_gan.real_at(jnp.asarray(batch["image"], jnp.float32) / 127.5 - 1.0, 1, alpha)
-        fake = task.generate(state.params["generator"], task.draw_z(k_fake, 8), 1, alpha)
-        d_grads = jax.grad(lambda p: task.critic_objective(p, real, fake, 1, alpha, k_penalty)[0])(state.params["discriminator"])
-        params_d = optax.apply_updates(state.params["discriminator"], jax.tree.map(lambda g: -0.01 * g, d_grads))
-        g_grads = jax.grad(task.generator_objective)(state.params["generator"], params_d, task.draw_z(k_g, 8), 1, alpha)
-        params_g = optax.apply_updates(state.params["generator"], jax.tree.map(lambda g: -0.01 * g, g_grads))
-        chex.assert_trees_all_close(new_state.params["discriminator"], params_d, rtol=1e-4, atol=1e-6)
-        chex.assert_trees_all_close(new_state.params["generator"], params_g, rtol=1e-4, atol=1e-6)
-        assert int(new_state.params["growth"]["level"]) == 1 and float(new_state.params["growth"]["alpha"]) == 0.5
-        untouched = new_state.params["generator"]["to_rgb_2"], state.params["generator"]["to_rgb_2"]
-        chex.assert_trees_all_equal(*untouched)  # level 2's layers wait for their phase
-    finally:
-        task.config.progressive.phase_steps = 1
-        task.config.lock()
+    state = state.replace(step=jnp.int32(3))  # phase 1, alpha 1/2, level 1
+    new_state, metrics = jax.jit(task.train_step, static_argnums=2)(state, batch, 1)
+    assert float(metrics["level"]) == 1.0 and float(metrics["alpha"]) == 0.5
+    k_fake, k_penalty, k_g = jax.random.split(state.step_rng(), 3)
+    alpha = jnp.float32(0.5)
+    real = progressive_gan.real_at(jnp.asarray(batch["image"], jnp.float32) / 127.5 - 1.0, 1, alpha)
+    fake = task.generate(state.params["generator"], task.draw_z(k_fake, 8), 1, alpha)
+    d_grads = jax.grad(lambda p: task.critic_objective(p, real, fake, 1, alpha, k_penalty)[0])(state.params["discriminator"])
+    params_d = optax.apply_updates(state.params["discriminator"], jax.tree.map(lambda g: -0.01 * g, d_grads))
+    g_grads = jax.grad(task.generator_objective)(state.params["generator"], params_d, task.draw_z(k_g, 8), 1, alpha)
+    params_g = optax.apply_updates(state.params["generator"], jax.tree.map(lambda g: -0.01 * g, g_grads))
+    chex.assert_trees_all_close(new_state.params["discriminator"], params_d, rtol=1e-4, atol=1e-6)
+    chex.assert_trees_all_close(new_state.params["generator"], params_g, rtol=1e-4, atol=1e-6)
+    assert int(new_state.params["growth"]["level"]) == 1 and float(new_state.params["growth"]["alpha"]) == 0.5
+    untouched = new_state.params["generator"]["to_rgb_2"], state.params["generator"]["to_rgb_2"]
+    chex.assert_trees_all_equal(*untouched)  # level 2's layers wait for their phase
 
 
 def test_samples_are_drawn_at_the_growth_reached(task_state_batch):
