@@ -29,7 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.batch_size = 100  # global batch, split over all devices and processes
     c.data.eval_batch_size = 512  # a power of two splits over any usual device count
     c.data.preprocess = "scale01"  # scale01 | scale11 | binarize_dynamic | binarize_static | dequantize01
-    c.data.image_size = 0  # 0 keeps the dataset's own size; otherwise resize to a square
+    c.data.image_size = 0  # 0 keeps the dataset's own size; otherwise resize to a square (image:PATH: its longer side)
     c.data.shuffle_seed = 0
     # An in-memory training set up to this size is copied to every device once and each batch is gathered
     # there from its indices, so the host only sends indices (0: always send the rows).
@@ -46,8 +46,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.b2 = 0.999
     c.optim.eps = 1e-8
     c.optim.weight_decay = 0.0
-    c.optim.schedule = "constant"  # constant | cosine | exponential | hold_then_linear
-    c.optim.decay_rate = 1.0  # per-step factor of schedule='exponential'
+    c.optim.schedule = "constant"  # constant | cosine | exponential | hold_then_linear | step
+    c.optim.decay_rate = 1.0  # per-step factor of schedule='exponential'; the one drop of schedule='step'
+    c.optim.decay_at = 0.8  # schedule='step': the fraction of the updates after which lr drops to lr * decay_rate
     c.optim.warmup_steps = 0
     c.optim.grad_clip_norm = 0.0  # 0 disables global-norm clipping
     c.optim.ema_decay = 0.0  # 0 disables EMA parameters
@@ -60,6 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     # The device mesh (data, fsdp, tensor) and where the state's leaves live on it (jaxgen/train/sharding.py).
     c.mesh = ml_collections.ConfigDict()
+    c.mesh.devices = 0  # 0: every device; k: the first k (a model too small to split, such as SinGAN's batch of one image)
     c.mesh.fsdp = 1  # devices sharing one copy of parameters, optimiser state and EMA, each holding 1/fsdp of a leaf
     c.mesh.tensor = 1  # devices splitting one layer's features, where param_rules name `tensor`
     c.mesh.param_rules = ((".*", "auto"),)  # (regex on the leaf path, spec): auto | replicated | logical names per trailing dim

@@ -38,6 +38,17 @@ def make_mesh(devices: Sequence[jax.Device] | None = None, fsdp: int = 1, tensor
     return Mesh(np.asarray(devices).reshape(shape), MESH_AXES, axis_types=auto)
 
 
+def first_devices(devices: Sequence[jax.Device] | None, count: int) -> Sequence[jax.Device] | None:
+    """The first `count` of `devices` (default: all devices), or `devices` unchanged when `count` is 0
+    (`mesh.devices`)."""
+    if not count:
+        return devices
+    available = list(jax.devices() if devices is None else devices)
+    if count > len(available):
+        raise ConfigError(f"config key 'mesh.devices'={count} asks for more than the {len(available)} devices there are")
+    return available[:count]
+
+
 def batch_shards(mesh: Mesh) -> int:
     """How many devices hold different rows of a batch (data x fsdp)."""
     return int(np.prod([mesh.shape[axis] for axis in BATCH_AXES]))

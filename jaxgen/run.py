@@ -89,13 +89,15 @@ def build_experiment(
     config: ml_collections.ConfigDict, workdir: str | pathlib.Path, devices: Sequence[jax.Device] | None = None,
     read_only: bool = False,
 ) -> loop.Experiment:
-    """Validate the config and assemble its mesh (over `devices`, default all), data, frozen parts, task
-    and checkpoints; `read_only` opens an existing run without writing to it."""
+    """Validate the config and assemble its mesh (over `devices`, default all; the first mesh.devices of them
+    when that is set), data, frozen parts, task and checkpoints; `read_only` opens an existing run without
+    writing to it."""
     tasks.validate(config)
     workdir = pathlib.Path(workdir)
     if not read_only:
         check_writable(workdir)
     mesh_keys = config.get("mesh", {})  # a run saved before the keys existed is replicated
+    devices = parallel.first_devices(devices, mesh_keys.get("devices", 0))
     mesh = parallel.make_mesh(devices, mesh_keys.get("fsdp", 1), mesh_keys.get("tensor", 1))
     parallel.check_batch_divisible(config.data.batch_size, mesh)
     parallel.check_batch_divisible(config.data.eval_batch_size, mesh, "data.eval_batch_size")
@@ -311,9 +313,11 @@ def evaluate_agreement(experiment: loop.Experiment, state: TrainState) -> dict[s
 
 def sample_conditions(config: ml_collections.ConfigDict, experiment: loop.Experiment) -> dict[str, np.ndarray]:
     """The conditions `--mode sample` passes, from the config's sample.* keys (labels, prompts, layouts,
-    input images and masks: `data/sample_inputs.py`); a condition the family needs and the config does not
-    give is one error naming the key that gives it."""
-    return given_conditions(config.sample, experiment.train_source.spec, tuple(experiment.task.conditions), config.task)
+    input images and masks: `data/sample_inputs.py`), the family's needed and optional ones; a condition the
+    family needs and the config does not give is one error naming the key that gives it."""
+    task = experiment.task
+    return given_conditions(config.sample, experiment.train_source.spec, tuple(task.conditions), config.task,
+                            tuple(getattr(task, "optional_conditions", ())))
 
 
 def sample_batch_size(config: ml_collections.ConfigDict, num: int, mesh_size: int) -> int:

@@ -20,7 +20,7 @@ SHARED_SECTIONS = ("data", "optim", "mesh", "train", "sample", "eval")
 # Dotted prefixes of the keys a reload may change: sampler, steps, guidance, conditions, eval protocol, I/O.
 RELOAD_KEYS = (
     "sample", "eval", "data.eval_batch_size", "data.data_dir", "train.compilation_cache_dir", "train.progress_bar",
-    "mesh.fsdp", "mesh.tensor",
+    "mesh.fsdp", "mesh.tensor", "mesh.devices",
 )
 RELOAD_KEYS_TEXT = ", ".join(k if "." in k else f"{k}.*" for k in RELOAD_KEYS)
 

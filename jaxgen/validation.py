@@ -96,6 +96,8 @@ def _validate_optim(settings: ml_collections.ConfigDict, prefix: str, num_steps:
             raise ConfigError(f"config key '{prefix}.{key}' is '{settings[key]}'; choose one of: {', '.join(choices)}")
     check(0.0 < settings.decay_rate <= 1.0, f"config key '{prefix}.decay_rate' must be in (0, 1], got {settings.decay_rate}")
     check(settings.lr > 0, f"config key '{prefix}.lr' must be > 0, got {settings.lr}")
+    if settings.schedule == "step":
+        check(0.0 < settings.decay_at < 1.0, f"config key '{prefix}.decay_at' must be in (0, 1), got {settings.decay_at}")
     for key in ("warmup_steps", "grad_clip_norm", "weight_decay"):
         check(settings[key] >= 0, f"config key '{prefix}.{key}' must be >= 0, got {settings[key]}")
     check(0.0 <= settings.ema_decay < 1.0, f"config key '{prefix}.ema_decay' must be in [0, 1), got {settings.ema_decay}")
@@ -114,7 +116,7 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
 
     check(
         is_known_dataset(config.data.name),
-        f"config key 'data.name' is '{config.data.name}'; choose a built-in or tfds dataset or folder:PATH",
+        f"config key 'data.name' is '{config.data.name}'; choose a built-in or tfds dataset, folder:PATH or image:PATH",
     )
     check_choice(config, "data.preprocess", MODES)
     check(
@@ -137,6 +139,7 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
     if "mesh" in config:  # a run saved before the key existed was replicated
         check_positive(config, "mesh.fsdp")
         check_positive(config, "mesh.tensor")
+        check_positive(config, "mesh.devices", allow_zero=True)
         check_positive(config, "mesh.min_shard_size", allow_zero=True)
         ShardingRules.from_config(config)
     for key in ("data.batch_size", "data.eval_batch_size", "train.num_steps", "train.log_every",

@@ -5,6 +5,7 @@ import ml_collections
 
 from jaxgen.data import combinators, digit_scenes
 from jaxgen.data.folder import PREFIX as FOLDER_PREFIX, folder_source
+from jaxgen.data.one_image import PREFIX as IMAGE_PREFIX, one_image_source
 from jaxgen.data.pipeline import TrainStream, eval_batches, in_memory_arrays
 from jaxgen.data.preprocess import MODES, HostTransform, to_model_input
 from jaxgen.data.sources import BUILTIN, DatasetSpec, Feature, Source, with_transform
@@ -20,13 +21,15 @@ DATASETS = tuple(BUILTIN) + tuple(combinators.DERIVED) + tuple(TFDS_DATASETS) + 
 
 
 def is_known_dataset(name: str) -> bool:
-    return name in DATASETS or name.startswith(FOLDER_PREFIX)
+    return name in DATASETS or name.startswith((FOLDER_PREFIX, IMAGE_PREFIX))
 
 
 def _base_source(data: ml_collections.ConfigDict, name: str, split: str) -> Source:
     transform = HostTransform(image_size=data.image_size, static_binarize=data.preprocess == "binarize_static")
     if name.startswith(FOLDER_PREFIX):
         return folder_source(name, split, data.image_size)
+    if name.startswith(IMAGE_PREFIX):
+        return one_image_source(name, data.image_size)
     if name in PROCEDURAL:
         make_scenes, digits_name = PROCEDURAL[name]
         return make_scenes(with_transform(BUILTIN[digits_name](split), transform), split_seed=0 if split == "train" else 1)
@@ -38,7 +41,7 @@ def _base_source(data: ml_collections.ConfigDict, name: str, split: str) -> Sour
     elif name in TFDS_DATASETS:
         source = TfdsSource(name, split, data.data_dir, tuple(data.get("attributes", ())) if name == "celeb_a" else ())
     else:
-        raise DataError(f"unknown data.name '{name}'; choose one of: {', '.join(DATASETS)} or folder:PATH")
+        raise DataError(f"unknown data.name '{name}'; choose one of: {', '.join(DATASETS)} or folder:PATH or image:PATH")
     return with_transform(source, transform)
 
 

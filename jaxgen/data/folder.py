@@ -28,8 +28,9 @@ def image_files(folder: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_images(paths: list[pathlib.Path], size: int) -> np.ndarray:
-    """(N, H, W, C) uint8: greyscale when every file is greyscale, else RGB; resized to `size` if > 0."""
+def read_images(paths: list[pathlib.Path], size: int | tuple[int, int]) -> np.ndarray:
+    """(N, H, W, C) uint8: greyscale when every file is greyscale, else RGB; resized to `size` (a side or a
+    (height, width)) unless it is 0."""
     if not paths:
         raise DataError("the image folder holds no images (" + ", ".join(IMAGE_SUFFIXES) + ")")
     pictures = []

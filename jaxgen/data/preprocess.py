@@ -58,15 +58,17 @@ class HostTransform:
         return {**batch, "image": image}
 
 
-def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
-    """Resize a uint8 (N, H, W, C) batch to (N, size, size, C) with antialiased bicubic filtering."""
-    if images.shape[1:3] == (size, size):
+def resize_uint8(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize a uint8 (N, H, W, C) batch to (N, size, size, C), or (N, *size, C) for a (height, width),
+    with antialiased bicubic filtering."""
+    height, width = (size, size) if isinstance(size, int) else size
+    if images.shape[1:3] == (height, width):
         return images
     out = []
     for image in images:
         pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        resized = np.asarray(pil.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=None))
-        out.append(resized.reshape(size, size, image.shape[-1]))
+        resized = np.asarray(pil.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=None))
+        out.append(resized.reshape(height, width, image.shape[-1]))
     return np.stack(out)
 
 

@@ -91,9 +91,9 @@ def folder(key: str, path: str) -> pathlib.Path:
 
 def input_images(s: ml_collections.ConfigDict, spec: DatasetSpec, image_feature: str) -> Conditions:
     """`image_feature` from sample.input_dir; with a `known` feature in the schema, the masks as well."""
-    height, _, channels = spec.shape(image_feature)
+    height, width, channels = spec.shape(image_feature)
     files = image_files(folder("sample.input_dir", s.input_dir))
-    images = read_images(files, height)
+    images = read_images(files, (height, width))
     if images.shape[-1] != channels:
         raise ConfigError(f"the images in sample.input_dir have {images.shape[-1]} channels; the model reads {channels}")
     if not spec.has("known"):
@@ -104,7 +104,7 @@ def input_images(s: ml_collections.ConfigDict, spec: DatasetSpec, image_feature:
         missing = [f.name for f in files if not (masks_folder / f.name).is_file()]
         if missing:
             raise RunNotFoundError(f"sample.mask_dir={masks_folder} has no mask for {missing[:3]} (masks match input_dir by file name)")
-        grey = read_images([masks_folder / f.name for f in files], height).astype(np.float32)
+        grey = read_images([masks_folder / f.name for f in files], (height, width)).astype(np.float32)
         known = (grey.mean(axis=-1, keepdims=True) < 128).astype(np.uint8)
     elif s.get("mask", "") in MASKS:
         rng = np.random.default_rng(s.seed)
@@ -115,9 +115,11 @@ def input_images(s: ml_collections.ConfigDict, spec: DatasetSpec, image_feature:
     return {image_feature: images * known, "known": known}
 
 
-def given_conditions(s: ml_collections.ConfigDict, spec: DatasetSpec, needed: tuple[str, ...], family: str) -> Conditions:
-    """The conditions of `needed` (a family's features) that the `sample` section `s` gives, plus `label`
-    where sample.labels is set; one clear error for anything needed and not given."""
+def given_conditions(
+    s: ml_collections.ConfigDict, spec: DatasetSpec, needed: tuple[str, ...], family: str, optional: tuple[str, ...] = ()
+) -> Conditions:
+    """The conditions of `needed` and `optional` (a family's features) that the `sample` section `s` gives, plus
+    `label` where sample.labels is set; one clear error for anything needed and not given."""
     given: Conditions = {}
     if s.get("labels", ()):
         given.update(labels(s, spec))
@@ -125,7 +127,7 @@ def given_conditions(s: ml_collections.ConfigDict, spec: DatasetSpec, needed: tu
         given.update(prompts(s, spec))
     if s.get("layouts", ()):
         given.update(layouts(s, spec))
-    image_features = [k for k in needed if len(spec.shape(k)) == 3 and k != "known"]
+    image_features = [k for k in needed + optional if len(spec.shape(k)) == 3 and k != "known"]
     if s.get("input_dir", ""):
         if not image_features:
             raise ConfigError(f"sample.input_dir gives input images, and the {family} family samples from none")

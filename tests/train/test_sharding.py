@@ -46,6 +46,15 @@ def test_bad_rules_and_meshes_are_one_error_naming_the_key():
         mesh(fsdp=3)
     with pytest.raises(ConfigError, match="mesh.param_rules.*not a regular expression"):
         ShardingRules.from_config(vae_config("smoke", **{"mesh.param_rules": (("(", "auto"),)}))
+    with pytest.raises(ConfigError, match="'mesh.devices'=9 asks for more than the 8 devices"):
+        parallel.first_devices(None, 9)
+
+
+def test_mesh_devices_builds_the_mesh_over_the_first_devices():
+    assert parallel.first_devices(None, 0) is None and parallel.first_devices(jax.devices()[:2], 0) == jax.devices()[:2]
+    experiment = run.build_experiment(vae_config("smoke", **{"mesh.devices": 2, "data.batch_size": 2, "data.eval_batch_size": 2}),
+                                      "/tmp/unused-sharding-workdir", read_only=True)
+    assert list(experiment.mesh.devices.flat) == jax.devices()[:2]
 
 
 def test_leaf_paths_name_the_parameter_inside_any_tree():
