@@ -16,9 +16,10 @@ from configs import ldm_autoencoder as ldm_autoencoder_configs
 from configs import pix2pix as pix2pix_configs
 from configs import pixelcnn as pixelcnn_configs
 from configs import progressive_gan as progressive_gan_configs
+from configs import singan as singan_configs
 from configs import stargan as stargan_configs
 from configs import vae as vae_configs
-from jaxgen import data, tasks
+from jaxgen import data, run, tasks
 from jaxgen.train.contract import Task
 from jaxgen.train.state import TrainState
 
@@ -38,7 +39,8 @@ def init_state(task: Task, seed: int = 0) -> TrainState:
 
 CONFIG_MODULES = {"vae": vae_configs, "classifier": classifier_configs, "ddpm": ddpm_configs, "gan": gan_configs,
                   "pixelcnn": pixelcnn_configs, "ldm_autoencoder": ldm_autoencoder_configs, "pix2pix": pix2pix_configs,
-                  "cyclegan": cyclegan_configs, "stargan": stargan_configs, "progressive_gan": progressive_gan_configs}
+                  "cyclegan": cyclegan_configs, "stargan": stargan_configs, "progressive_gan": progressive_gan_configs,
+                  "singan": singan_configs}
 
 
 def vae_config(preset: str = "smoke", **overrides: object) -> ml_collections.ConfigDict:
@@ -83,3 +85,16 @@ def with_overrides(config: ml_collections.ConfigDict, overrides: dict[str, objec
                 node = node[part]
             node[leaf] = value
     return config
+
+
+def train_stopped_then_resumed(config: ml_collections.ConfigDict, workdir, stop_at: int) -> TrainState:
+    """Train `config` on one device into `workdir` until step `stop_at`, then run it again to its train.num_steps
+    (resuming from the checkpoint the first run left); the final state."""
+    total = config.train.num_steps
+    with config.unlocked():
+        config.train.num_steps = stop_at
+    run.train(config, workdir, devices=jax.devices()[:1])
+    with config.unlocked():
+        config.train.num_steps = total
+    return run.train(config, workdir, devices=jax.devices()[:1])
+

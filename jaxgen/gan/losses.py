@@ -105,6 +105,15 @@ def gradient_penalty(critic: Callable[[jax.Array], jax.Array], points: jax.Array
     return jnp.mean(jnp.square(norms - target))
 
 
+def pixelwise_gradient_penalty(critic: Callable[[jax.Array], jax.Array], points: jax.Array) -> jax.Array:
+    """E over pixels (||grad_x sum D(x)||_2 over channels - 1)^2 at `points` (B, H, W, C): WGAN-GP's penalty per
+    pixel, for a critic that scores every patch (SinGAN's code). Taking the whole image's norm instead would hold
+    the sum of hundreds of patch scores to slope 1, so each patch's to ~1/sqrt(pixels)."""
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(points)
+    norms = jnp.sqrt(jnp.sum(jnp.square(grads), axis=-1) + 1e-12)
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
 def interpolates(rng: jax.Array, real: jax.Array, fake: jax.Array) -> jax.Array:
     """x_hat = alpha x + (1 - alpha) x_tilde with alpha ~ U[0, 1] per example (Gulrajani et al. Alg. 1)."""
     alpha = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1))

@@ -21,7 +21,7 @@ FAMILIES = {
     "vae": "jaxgen.tasks.vae", "classifier": "jaxgen.tasks.classifier", "ddpm": "jaxgen.tasks.ddpm", "gan": "jaxgen.tasks.gan",
     "pixelcnn": "jaxgen.tasks.pixelcnn", "ldm_autoencoder": "jaxgen.tasks.ldm_autoencoder", "ldm": "jaxgen.tasks.ldm",
     "pix2pix": "jaxgen.tasks.pix2pix", "cyclegan": "jaxgen.tasks.cyclegan",
-    "stargan": "jaxgen.tasks.stargan", "progressive_gan": "jaxgen.tasks.progressive_gan",
+    "stargan": "jaxgen.tasks.stargan", "progressive_gan": "jaxgen.tasks.progressive_gan", "singan": "jaxgen.tasks.singan",
 }
 
 __all__ = ["Batch", "Cond", "FAMILIES", "Pictures", "Task", "check_model_space", "check_sample_count", "class_rows",

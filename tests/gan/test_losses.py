@@ -100,6 +100,20 @@ def test_gradient_penalty_is_zero_for_a_unit_norm_linear_critic():
     assert float(losses.gradient_penalty(lambda x: 3 * critic(x), points, target=0.0)) == pytest.approx(9.0, rel=1e-5)
 
 
+def test_the_pixelwise_penalty_of_a_patch_critic():
+    """A critic scoring each pixel by a.x_pixel, and one scoring 2x2 patches by their sum: the gradient of the
+    summed scores at a pixel is a, resp. a times the patches covering it (1 at the corners, 2 on the edges, 4
+    inside a 4x4 image); the penalty is the mean over pixels of (norm - 1)^2."""
+    a = jnp.asarray([0.6, 0.0, 0.8])  # unit norm
+    points = jax.random.normal(jax.random.PRNGKey(0), (2, 4, 4, 3))
+    per_pixel = lambda x: x @ a  # noqa: E731  (B, H, W) scores
+    assert float(losses.pixelwise_gradient_penalty(per_pixel, points)) == pytest.approx(0.0, abs=1e-8)
+    patches = lambda x: (x[:, 1:, 1:] + x[:, :-1, 1:] + x[:, 1:, :-1] + x[:, :-1, :-1]) @ a  # noqa: E731
+    covered = np.outer([1, 2, 2, 1], [1, 2, 2, 1])
+    expected = np.mean((covered - 1.0) ** 2)
+    assert float(losses.pixelwise_gradient_penalty(patches, points)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_interpolates_lie_on_the_segments_and_dragan_points_near_the_data():
     k = jax.random.split(jax.random.PRNGKey(0), 3)
     real, fake = jax.random.normal(k[0], (16, 3, 3, 1)), jax.random.normal(k[1], (16, 3, 3, 1))

@@ -16,7 +16,7 @@ from jaxgen.train import loop
 from jaxgen.nn.progressive import average_pool, upsample_nearest
 from jaxgen.tasks import progressive_gan
 from jaxgen.validation import ConfigError
-from tests.helpers import init_state, make_config, task_and_first_batch
+from tests.helpers import init_state, make_config, task_and_first_batch, train_stopped_then_resumed
 from tests.train.test_loop import assert_same_params
 
 
@@ -126,12 +126,7 @@ def test_one_compiled_step_for_every_phase_and_exact_resume_mid_fade(tmp_path, m
     straight = run.train(config, tmp_path / "straight", devices=jax.devices()[:1])
     assert traced == [0, 1, 1, 2, 2]  # one trace per phase: level 0, fade to 1, level 1, fade to 2, level 2
     monkeypatch.setattr(progressive_gan.ProgressiveGANTask, "step_at_level", original)
-    with config.unlocked():
-        config.train.num_steps = 3
-    run.train(config, tmp_path / "resumed", devices=jax.devices()[:1])
-    with config.unlocked():
-        config.train.num_steps = 10
-    resumed = run.train(config, tmp_path / "resumed", devices=jax.devices()[:1])
+    resumed = train_stopped_then_resumed(config, tmp_path / "resumed", stop_at=3)
     assert int(resumed.step) == 10 and int(resumed.params["growth"]["level"]) == 2
     assert_same_params(straight, resumed)
     report = run.evaluate(config, tmp_path / "resumed", devices=jax.devices()[:1])
