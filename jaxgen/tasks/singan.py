@@ -36,9 +36,10 @@ Uses of a trained pyramid (the paper's section 4; `sample` picks them from the c
 - injection, the paper's paint-to-image, harmonisation and editing: an image given as `cond['image']` is
   downsampled to scale m + 1, upsampled to scale m (m counted from the coarsest by sample.inject_scale) and
   enters there as up(x~_{m+1}); the finer generators add their detail (sample.given_image = 'inject');
-- super-resolution (sample.given_image = 'super_resolve'): the given image is enlarged by 1/r and passed
-  through G_0 with its noise, k times, k = round(log(sample.super_resolution_factor) / log(1/r)), then resized
-  to exactly that factor (the paper trains its SR model with r = 2^(-1/3): configs/singan.py:super_resolution).
+- super-resolution (sample.given_image = 'super_resolve', factor s = sample.super_resolution_factor): the given
+  image is enlarged by s^(1/k) and passed through G_0 with its noise, k = round(log s / log(1/r)) times (the
+  paper's code; its SR model trains with r = 2^(-1/3), so x4 is six passes, and alpha = 100:
+  configs/singan.py:super_resolution).
 
 Evaluation: the reconstruction's RMSE and PSNR at the scale reached, and the paper's diversity: the standard
 deviation of each pixel over eval.diversity_samples random samples, averaged over pixels and divided by the
@@ -259,16 +260,16 @@ class SinGANTask:
         return self.cascade(params, noises, start, m, 0, self.shapes)[-1]
 
     def super_resolve(self, params: Any, rng: jax.Array, images: jax.Array) -> jax.Array:
-        """The given images enlarged by sample.super_resolution_factor through G_0, 1/r at a time (module docstring)."""
+        """The given images enlarged by s = sample.super_resolution_factor through G_0 in k passes (module docstring)."""
         factor = self.config.sample.super_resolution_factor
         passes = max(1, round(math.log(factor) / math.log(1.0 / self.factor)))
         height, width = images.shape[1:3]
         x = images
         for i, key in enumerate(jax.random.split(rng, passes), start=1):
-            x = resize_to(x, (round(height * self.factor**-i), round(width * self.factor**-i)))
+            x = resize_to(x, (round(height * factor ** (i / passes)), round(width * factor ** (i / passes))))
             noise = params["pyramid"]["noise_amplitude"][0] * jax.random.normal(key, x.shape)
             x = self.generate(params, 0, noise, x)
-        return resize_to(x, (round(height * factor), round(width * factor)))
+        return x
 
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """`num` images in [0, 1]: random samples at the sample scales, or, given `cond['image']` (num, H, W, C)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks import singan_super_resolution
 from configs import singan as singan_configs
 from jaxgen import run, tasks
 from jaxgen.nn.singan import resize_to
@@ -139,7 +140,7 @@ def test_samples_are_drawn_at_the_scale_reached(task_state_batch):
 
 def test_samples_of_another_size_injection_and_super_resolution(task_state_batch):
     """Wider noise maps give wider samples; an image injected at the finest scale is G_0(sigma_0 z, up(down(x)));
-    super-resolution x2 at r = 0.756 is two passes of G_0 on the image enlarged by 1/r, then a resize to 2x."""
+    super-resolution x2 at r = 0.756 is two passes of G_0, each on the image enlarged by sqrt(2)."""
     task, state, batch = task_state_batch
     params = state.eval_params
     rng = jax.random.PRNGKey(1)
@@ -163,9 +164,9 @@ def test_samples_of_another_size_injection_and_super_resolution(task_state_batch
     assert round(math.log(2.0) / math.log(1.0 / r)) == 2
     y = x
     for i, key in enumerate(jax.random.split(rng, 2), start=1):
-        y = resize_to(y, (round(21 / r**i), round(32 / r**i)))
+        y = resize_to(y, (round(21 * 2 ** (i / 2)), round(32 * 2 ** (i / 2))))
         y = task.generate(params, 0, sigma0 * jax.random.normal(key, y.shape), y)
-    expected = np.clip((resize_to(y, (42, 64)) + 1) / 2, 0, 1)
+    expected = np.clip((y + 1) / 2, 0, 1)
     assert enlarged.shape == (1, 42, 64, 3)
     np.testing.assert_allclose(enlarged, expected, atol=1e-5)
 
@@ -191,7 +192,7 @@ def test_diversity_is_the_papers_normalised_pixel_spread(task_state_batch):
 def test_one_compile_per_scale_exact_resume_and_sampling_from_the_workdir(tmp_path, monkeypatch):
     """Two scales (a coarsest side of 16), two steps each, through the loop: each scale's step is traced once; a
     run stopped at step 1 (inside the coarsest scale) and resumed ends where the uninterrupted one does; it
-    evaluates, and --mode sample super-resolves a folder's image x2."""
+    evaluates, --mode sample super-resolves a folder's image x2, and the super-resolution benchmark scores it."""
     config = make_config(singan_configs, "smoke", **{"singan.steps_per_scale": 2, "train.num_steps": 4, "train.checkpoint_every": 3,
                                                      "train.sample_every": 100, "train.log_every": 1, "singan.critic_steps": 1,
                                                      "singan.generator_steps": 1, "singan.min_side": 16})
@@ -217,6 +218,9 @@ def test_one_compile_per_scale_exact_resume_and_sampling_from_the_workdir(tmp_pa
     images = run.main(None, tmp_path / "resumed", "sample", [f"sample.input_dir={inputs}", "sample.given_image=super_resolve",
                                                              "sample.super_resolution_factor=2.0"])
     assert images.shape == (1, 42, 64, 3)  # the input resized to the image's 21x32, then enlarged x2
+    figures = singan_super_resolution.measure(tmp_path / "resumed", 2.0)  # the benchmark against bicubic
+    assert figures["high"] == [42, 64] and set(figures["singan"]) == set(figures["bicubic"]) == {"psnr", "ssim", "sharpness"}
+    assert 10 < figures["bicubic"]["psnr"] < 60 and figures["bicubic"]["sharpness"] < 1.0  # bicubic enlargement blurs
 
 
 @pytest.mark.parametrize("override, message", [
