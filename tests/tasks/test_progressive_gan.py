@@ -111,10 +111,11 @@ def test_samples_are_drawn_at_the_growth_reached(task_state_batch):
 
 
 def test_one_compiled_step_for_every_phase_and_exact_resume_mid_fade(tmp_path, monkeypatch):
-    """T = 2 through all five phases (10 steps): each phase's step is traced once (not once per alpha); a run
-    stopped at step 3 (halfway through the fade to 8x8) and resumed ends where the uninterrupted run does."""
-    config = make_config(progressive_configs, "smoke", **{"progressive.phase_steps": 2, "train.num_steps": 10, "train.checkpoint_every": 3,
-                                                          "train.sample_every": 100, "train.log_every": 1})
+    """Grown to 8x8 (L = 1), T = 2 through its three phases (6 steps): each phase's step is traced once (not once
+    per alpha); a run stopped at step 3 (halfway through the fade to 8x8) and resumed ends where the
+    uninterrupted run does."""
+    config = make_config(progressive_configs, "smoke", **{"progressive.phase_steps": 2, "train.num_steps": 6, "train.checkpoint_every": 3,
+                                                          "train.sample_every": 100, "train.log_every": 1, "data.image_size": 8})
     traced = []
     original = progressive_gan.ProgressiveGANTask.step_at_level
 
@@ -124,10 +125,10 @@ def test_one_compiled_step_for_every_phase_and_exact_resume_mid_fade(tmp_path, m
 
     monkeypatch.setattr(progressive_gan.ProgressiveGANTask, "step_at_level", counting)
     straight = run.train(config, tmp_path / "straight", devices=jax.devices()[:1])
-    assert traced == [0, 1, 1, 2, 2]  # one trace per phase: level 0, fade to 1, level 1, fade to 2, level 2
+    assert traced == [0, 1, 1]  # one trace per phase: level 0, the fade to level 1, level 1
     monkeypatch.setattr(progressive_gan.ProgressiveGANTask, "step_at_level", original)
     resumed = train_stopped_then_resumed(config, tmp_path / "resumed", stop_at=3)
-    assert int(resumed.step) == 10 and int(resumed.params["growth"]["level"]) == 2
+    assert int(resumed.step) == 6 and int(resumed.params["growth"]["level"]) == 1
     assert_same_params(straight, resumed)
     report = run.evaluate(config, tmp_path / "resumed", devices=jax.devices()[:1])
     assert np.isfinite(report["metrics"]["wasserstein_test"])
