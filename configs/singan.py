@@ -29,6 +29,7 @@ Presets (times on a quiet 2-core CPU):
 Use a trained pyramid (--mode sample, the paper's section 4):
   random samples of another size:  --set sample.width_scale=2.0 (and/or sample.height_scale)
   paint-to-image / harmonisation:  --set sample.input_dir=DIR --set sample.inject_scale=2 (scales above the coarsest)
+  editing:  the same with --set sample.mask_dir=MASKS (named as DIR's images, white on the edited region)
 Evaluate (reconstruction RMSE / PSNR at the scale reached, the paper's diversity over 50 samples):
   python launch.py --workdir runs/singan-demo --mode eval
 """
@@ -64,6 +65,8 @@ def _base() -> ml_collections.ConfigDict:
     c.sample.given_image = "inject"  # what `sample` does with a given image (sample.input_dir): inject | super_resolve
     c.sample.inject_scale = 1  # the scale it enters at, counted from the coarsest (0)
     c.sample.super_resolution_factor = 4.0
+    c.sample.edit_dilation = 7  # editing: the edited region grown by this many pixels (the paper's code, ~250-pixel images)
+    c.sample.edit_blur = 5.0  # then blurred by a Gaussian of this std in pixels
     c.eval.diversity_samples = 50
 
     c.model = ml_collections.ConfigDict()

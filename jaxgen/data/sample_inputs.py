@@ -89,14 +89,16 @@ def folder(key: str, path: str) -> pathlib.Path:
     return found
 
 
-def input_images(s: ml_collections.ConfigDict, spec: DatasetSpec, image_feature: str) -> Conditions:
-    """`image_feature` from sample.input_dir; with a `known` feature in the schema, the masks as well."""
+def input_images(s: ml_collections.ConfigDict, spec: DatasetSpec, image_feature: str, masks: bool) -> Conditions:
+    """`image_feature` from sample.input_dir; with `masks` (the family samples from `known`), the masks as well.
+    An inpainting dataset (one with a `known` feature) sees its unknown pixels zeroed, as in training; for a
+    family that reads the masks alone (SinGAN's editing) the images stay whole."""
     height, width, channels = spec.shape(image_feature)
     files = image_files(folder("sample.input_dir", s.input_dir))
     images = read_images(files, (height, width))
     if images.shape[-1] != channels:
         raise ConfigError(f"the images in sample.input_dir have {images.shape[-1]} channels; the model reads {channels}")
-    if not spec.has("known"):
+    if not masks:
         return {image_feature: images}
     mask_dir = s.get("mask_dir", "")
     if mask_dir:
@@ -112,7 +114,7 @@ def input_images(s: ml_collections.ConfigDict, spec: DatasetSpec, image_feature:
     else:
         raise ConfigError(f"inpainting needs masks: set sample.mask_dir (white where the model fills in) or "
                           f"sample.mask to one of {', '.join(MASKS)}")
-    return {image_feature: images * known, "known": known}
+    return {image_feature: images * known if spec.has("known") else images, "known": known}
 
 
 def given_conditions(
@@ -127,11 +129,12 @@ def given_conditions(
         given.update(prompts(s, spec))
     if s.get("layouts", ()):
         given.update(layouts(s, spec))
-    image_features = [k for k in needed + optional if len(spec.shape(k)) == 3 and k != "known"]
+    image_features = [k for k in needed + optional if k != "known" and len(spec.shape(k)) == 3]
     if s.get("input_dir", ""):
         if not image_features:
             raise ConfigError(f"sample.input_dir gives input images, and the {family} family samples from none")
-        given.update(input_images(s, spec, image_features[0]))
+        masked = bool(s.get("mask_dir", "") or s.get("mask", ""))  # an optional `known` is read when masks are given
+        given.update(input_images(s, spec, image_features[0], "known" in needed or spec.has("known") or ("known" in optional and masked)))
     if s.get("attributes", ()):  # one target for every image given (or a single row without images)
         given.update(attributes(s, spec, next((len(v) for v in given.values()), 1)))
     how = {"caption": "sample.prompts", "boxes": "sample.layouts", "box_labels": "sample.layouts",

@@ -35,7 +35,10 @@ Uses of a trained pyramid (the paper's section 4; `sample` picks them from the c
 - random samples of any size: sample.height_scale / sample.width_scale stretch every scale's noise map;
 - injection, the paper's paint-to-image, harmonisation and editing: an image given as `cond['image']` is
   downsampled to scale m + 1, upsampled to scale m (m counted from the coarsest by sample.inject_scale) and
-  enters there as up(x~_{m+1}); the finer generators add their detail (sample.given_image = 'inject');
+  enters there as up(x~_{m+1}); the finer generators add their detail (sample.given_image = 'inject'). Editing
+  also gives `cond['known']` (0 on the edited region: sample.mask_dir, white where the edit is): the output is
+  the edited image outside that region and SinGAN's inside, blended over sample.edit_dilation /
+  sample.edit_blur pixels;
 - super-resolution (sample.given_image = 'super_resolve', factor s = sample.super_resolution_factor): the given
   image is enlarged by s^(1/k) and passed through G_0 with its noise, k = round(log s / log(1/r)) times (the
   paper's code; its SR model trains with r = 2^(-1/3), so x4 is six passes, and alpha = 100:
@@ -74,7 +77,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                 "eval.diversity_samples", "sample.height_scale", "sample.width_scale",
                 "model.width_base", "model.max_width"):
         check_positive(config, key)
-    for key in ("singan.penalty_weight", "singan.reconstruction_weight", "singan.noise_amplitude"):
+    for key in ("singan.penalty_weight", "singan.reconstruction_weight", "singan.noise_amplitude", "sample.edit_dilation",
+                "sample.edit_blur"):
         check_positive(config, key, allow_zero=True)
     check(0.0 < s.scale_factor < 1.0, f"config key 'singan.scale_factor' must be in (0, 1), got {s.scale_factor}")
     u = config.sample
@@ -91,11 +95,35 @@ def rmse(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.mean(jnp.square(a - b)))
 
 
+def soft_edit_mask(known: jax.Array, dilation: int, blur: float) -> jax.Array:
+    """The weight of the generated image in an edit, (B, H, W, 1) in [0, 1]: the edited region (known = 0)
+    grown by `dilation` pixels (a square max filter), then smoothed by a Gaussian of std `blur` pixels (the
+    paper's code dilates with a disk and blurs, so the seam falls on generated pixels)."""
+    edited = 1.0 - known.astype(jnp.float32)
+    size = 2 * dilation + 1
+    edited = jax.lax.reduce_window(edited, -jnp.inf, jax.lax.max, (1, size, size, 1), (1, 1, 1, 1), "SAME")
+    if blur <= 0:
+        return edited
+    radius = max(1, math.ceil(3 * blur))
+    taps = jnp.exp(-0.5 * (jnp.arange(-radius, radius + 1) / blur) ** 2)
+    taps = taps / jnp.sum(taps)
+    padded = jnp.pad(edited, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="edge")
+    rows = jax.lax.conv_general_dilated(padded, taps.reshape(-1, 1, 1, 1), (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_general_dilated(rows, taps.reshape(1, -1, 1, 1), (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def edit_blend(edited: jax.Array, generated: jax.Array, known: jax.Array, dilation: int, blur: float) -> jax.Array:
+    """The paper's editing: the edited image kept where it was not edited, SinGAN's output where it was,
+    (1 - m) x + m G with m = soft_edit_mask(known)."""
+    m = soft_edit_mask(known, dilation, blur)
+    return (1.0 - m) * edited + m * generated
+
+
 class SinGANTask:
     """SinGAN bound to one config and one image: pure functions of (params or state, batch, rng)."""
 
     conditions = ()
-    optional_conditions = ("image",)  # an image to inject or super-resolve (module docstring)
+    optional_conditions = ("image", "known")  # an image to inject or super-resolve; with `known`, an edit to blend
     num_classes = 0
     picture_captions = {"reconstruction": ("image at the scale reached", "reconstruction from z*")}
 
@@ -273,14 +301,19 @@ class SinGANTask:
 
     def sample(self, params: Any, rng: jax.Array, num: int, cond: Cond | None = None) -> jax.Array:
         """`num` images in [0, 1]: random samples at the sample scales, or, given `cond['image']` (num, H, W, C)
-        uint8 (as the dataset's images), those images injected or super-resolved (sample.given_image)."""
+        uint8 (as the dataset's images), those images injected or super-resolved (sample.given_image); an
+        injected image with `cond['known']` (num, H, W, 1), 0 on the edited region, is an edit (`edit_blend`)."""
         check_sample_count(num)
-        if cond and "image" in cond:
-            images = to_model_input(cond["image"], "scale11")
-            use = self.inject if self.config.sample.given_image == "inject" else self.super_resolve
-            x = use(params, rng, images)
-        else:
-            x = self.random_samples(params, rng, num, self.sample_shapes())
+        if not cond or "image" not in cond:
+            return jnp.clip((self.random_samples(params, rng, num, self.sample_shapes()) + 1.0) / 2.0, 0.0, 1.0)
+        images = to_model_input(cond["image"], "scale11")
+        if self.config.sample.given_image == "super_resolve":
+            if "known" in cond:
+                raise ConfigError("sample.mask_dir / sample.mask mark an edit to blend: they go with sample.given_image=inject")
+            return jnp.clip((self.super_resolve(params, rng, images) + 1.0) / 2.0, 0.0, 1.0)
+        x = self.inject(params, rng, images)
+        if "known" in cond:
+            x = edit_blend(images, x, cond["known"], self.config.sample.edit_dilation, self.config.sample.edit_blur)
         return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)
 
     def pictures(self, params: Any, rng: jax.Array, batch: Batch) -> Pictures:

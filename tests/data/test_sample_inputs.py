@@ -74,6 +74,25 @@ def test_inpainting_inputs_come_with_masks_from_a_folder_or_drawn(tmp_path):
         given_conditions(sample_section(input_dir=str(tmp_path / "in"), mask_dir=str(tmp_path / "nowhere")), INPAINT, needed, "ldm")
 
 
+def test_optional_images_and_masks_are_read_only_when_given_and_kept_whole(tmp_path):
+    """SinGAN samples from an optional `image` and `known` (an edit): nothing given, nothing read; a folder of
+    non-square images resized to the schema's (height, width); masks only when given, the images not zeroed."""
+    one_image = DatasetSpec.of_images("image:photo.png", (6, 10, 3))
+    optional = ("image", "known")
+    assert given_conditions(sample_section(), one_image, (), "singan", optional) == {}
+    photo = np.random.default_rng(1).integers(1, 256, (12, 20, 3), dtype=np.uint8)
+    write(tmp_path / "in", "0.png", photo)
+    plain = given_conditions(sample_section(input_dir=str(tmp_path / "in")), one_image, (), "singan", optional)
+    assert set(plain) == {"image"} and plain["image"].shape == (1, 6, 10, 3)
+    edit = np.zeros((12, 20), np.uint8)
+    edit[:, :10] = 255  # white: the edited half
+    write(tmp_path / "masks", "0.png", edit)
+    edited = given_conditions(sample_section(input_dir=str(tmp_path / "in"), mask_dir=str(tmp_path / "masks")), one_image, (),
+                              "singan", optional)
+    np.testing.assert_array_equal(edited["image"], plain["image"])
+    assert edited["known"].shape == (1, 6, 10, 1) and edited["known"][0, :, :5].max() == 0 and edited["known"][0, :, 5:].min() == 1
+
+
 def test_conditions_must_agree_in_number():
     with pytest.raises(ConfigError, match="differ in number"):
         given_conditions(sample_section(labels=(1, 2, 3), prompts=("a one",)), TEXT, ("caption",), "ldm")

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from benchmarks import singan_super_resolution
 from configs import singan as singan_configs
@@ -169,6 +170,39 @@ def test_samples_of_another_size_injection_and_super_resolution(task_state_batch
     expected = np.clip((y + 1) / 2, 0, 1)
     assert enlarged.shape == (1, 42, 64, 3)
     np.testing.assert_allclose(enlarged, expected, atol=1e-5)
+
+
+def test_the_edit_mask_grows_and_blurs_the_edited_region():
+    """One edited pixel with dilation 1 and no blur is a 3x3 square; with blur, the dilated square smoothed by a
+    Gaussian (scipy, edges repeated, the same 3-sigma support); the blend is (1 - m) x + m G."""
+    known = np.ones((1, 9, 11, 1), np.uint8)
+    known[0, 4, 5] = 0
+    square = np.zeros((9, 11))
+    square[3:6, 4:7] = 1.0
+    np.testing.assert_array_equal(singan.soft_edit_mask(jnp.asarray(known), 1, 0.0)[0, ..., 0], square)
+    blurred = singan.soft_edit_mask(jnp.asarray(known), 1, 1.0)[0, ..., 0]
+    np.testing.assert_allclose(blurred, ndimage.gaussian_filter(square, 1.0, mode="nearest", truncate=3.0), atol=1e-6)
+    x, g = jnp.zeros((1, 9, 11, 1)), jnp.ones((1, 9, 11, 1))
+    np.testing.assert_allclose(singan.edit_blend(x, g, jnp.asarray(known), 1, 1.0)[0, ..., 0], blurred, atol=1e-6)
+
+
+def test_an_edit_keeps_the_image_outside_the_edited_region(task_state_batch):
+    """Injected with a mask (known = 0 on columns 10-15): far from the edit the output is the given image,
+    inside it the injection's output; a mask with super-resolution is refused."""
+    task, state, batch = task_state_batch
+    params, rng = state.eval_params, jax.random.PRNGKey(4)
+    known = np.ones((1, 21, 32, 1), np.uint8)
+    known[:, :, 10:16] = 0
+    inject = smoke_task(**{"sample.inject_scale": 2, "sample.edit_dilation": 1, "sample.edit_blur": 1.0})[0]
+    edited = np.asarray(jax.jit(lambda p: inject.sample(p, rng, 1, {"image": batch["image"], "known": jnp.asarray(known)}))(params))
+    plain = np.asarray(jax.jit(lambda p: inject.sample(p, rng, 1, {"image": batch["image"]}))(params))
+    image = np.asarray(batch["image"], np.float32) / 255.0
+    np.testing.assert_allclose(edited[:, :, :5], image[:, :, :5], atol=1e-6)  # 1 + 3 sigma = 4 pixels from the edit
+    np.testing.assert_allclose(edited[:, :, 27:], image[:, :, 27:], atol=1e-6)
+    np.testing.assert_allclose(edited[:, :, 12:14], plain[:, :, 12:14], atol=1e-6)  # fully inside the grown region
+    sr = smoke_task(**{"sample.given_image": "super_resolve"})[0]
+    with pytest.raises(ConfigError, match="sample.given_image=inject"):
+        sr.sample(params, rng, 1, {"image": batch["image"], "known": jnp.asarray(known)})
 
 
 def test_diversity_is_the_papers_normalised_pixel_spread(task_state_batch):
