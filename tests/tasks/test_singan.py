@@ -13,6 +13,8 @@ from scipy import ndimage
 from benchmarks import singan_super_resolution
 from configs import singan as singan_configs
 from jaxgen import run, tasks
+from jaxgen.eval import sifid
+from jaxgen.eval.feature_metrics import frechet_distance, gaussian_stats
 from jaxgen.nn.singan import resize_to
 from jaxgen.tasks import singan
 from jaxgen.validation import ConfigError
@@ -206,7 +208,8 @@ def test_an_edit_keeps_the_image_outside_the_edited_region(task_state_batch):
 
 
 def test_diversity_is_the_papers_normalised_pixel_spread(task_state_batch):
-    """mean over pixels of std over samples, divided by the image's std; the reconstruction PSNR from its RMSE."""
+    """mean over pixels of std over samples, divided by the image's std; the reconstruction PSNR from its RMSE;
+    SIFID, the mean over the samples of the Frechet distance of their Inception stem features to the image's."""
     task, state, batch = task_state_batch
     params = state.eval_params
     rng = jax.random.PRNGKey(2)
@@ -220,6 +223,9 @@ def test_diversity_is_the_papers_normalised_pixel_spread(task_state_batch):
     error = np.sqrt(np.mean((rec - real) ** 2))
     np.testing.assert_allclose(totals["reconstruction_rmse"], error, rtol=1e-4)
     np.testing.assert_allclose(totals["reconstruction_psnr"], 10 * np.log10(4 / error**2), rtol=1e-4)
+    features = np.asarray(sifid.location_features(task.sifid_stem, jnp.concatenate([batch["image"] / 255.0, (samples + 1) / 2])))
+    distances = [frechet_distance(gaussian_stats(features[0]), gaussian_stats(f)) for f in features[1:]]
+    np.testing.assert_allclose(totals["sifid"], np.mean(distances), rtol=1e-3)  # SIFID: the mean over the samples
     assert float(totals["count"]) == 1.0
 
 
@@ -245,7 +251,7 @@ def test_one_compile_per_scale_exact_resume_and_sampling_from_the_workdir(tmp_pa
     assert int(resumed.step) == 4 and int(resumed.params["pyramid"]["scale"]) == 0
     assert_same_params(straight, resumed)
     report = run.evaluate(config, tmp_path / "resumed", devices=jax.devices()[:1])
-    assert np.isfinite(report["metrics"]["diversity"]) and np.isfinite(report["metrics"]["reconstruction_psnr"])
+    assert all(np.isfinite(report["metrics"][k]) for k in ("diversity", "reconstruction_psnr", "sifid"))
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(inputs / "grey.png")
