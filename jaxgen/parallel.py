@@ -43,6 +43,9 @@ def first_devices(devices: Sequence[jax.Device] | None, count: int) -> Sequence[
     (`mesh.devices`)."""
     if not count:
         return devices
+    if jax.process_count() > 1:
+        raise ConfigError(f"config key 'mesh.devices'={count} picks devices of one process; a run over "
+                          f"{jax.process_count()} processes uses all of them (set mesh.devices=0)")
     available = list(jax.devices() if devices is None else devices)
     if count > len(available):
         raise ConfigError(f"config key 'mesh.devices'={count} asks for more than the {len(available)} devices there are")

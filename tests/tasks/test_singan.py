@@ -29,8 +29,8 @@ def smoke_task(**overrides):
 
 
 @pytest.fixture(scope="module")
-def task_state_batch():
-    task, batch = smoke_task(**SGD, **{"optim.lr": 0.01})
+def task_state_batch(tmp_path_factory):
+    task, batch = smoke_task(**SGD, **{"optim.lr": 0.01, "eval.cache_dir": str(tmp_path_factory.mktemp("cache"))})
     return task, init_state(task, 0), batch
 
 
@@ -235,7 +235,8 @@ def test_one_compile_per_scale_exact_resume_and_sampling_from_the_workdir(tmp_pa
     evaluates, --mode sample super-resolves a folder's image x2, and the super-resolution benchmark scores it."""
     config = make_config(singan_configs, "smoke", **{"singan.steps_per_scale": 2, "train.num_steps": 4, "train.checkpoint_every": 3,
                                                      "train.sample_every": 100, "train.log_every": 1, "singan.critic_steps": 1,
-                                                     "singan.generator_steps": 1, "singan.min_side": 16})
+                                                     "singan.generator_steps": 1, "singan.min_side": 16,
+                                                     "eval.cache_dir": str(tmp_path / "cache")})
     traced = []
     original = singan.SinGANTask.start_from_coarser
 
