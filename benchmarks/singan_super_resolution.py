@@ -47,7 +47,8 @@ def measure(workdir: str | pathlib.Path, factor: float, seed: int = 0) -> dict[s
     loaded = run.load_run(workdir, overrides=["sample.given_image=super_resolve", f"sample.super_resolution_factor={factor}"])
     name = loaded.config.data.name
     low = one_image.one_image_source(name, loaded.config.data.image_size).arrays["image"]  # (1, h, w, C) uint8
-    enlarged = np.asarray(loaded.task.sample(loaded.state.eval_params, jax.random.PRNGKey(seed), 1, {"image": jnp.asarray(low)}))
+    enlarge = jax.jit(lambda params, image: loaded.task.sample(params, jax.random.PRNGKey(seed), 1, {"image": image}))
+    enlarged = np.asarray(enlarge(loaded.state.eval_params, jnp.asarray(low)))
     size = enlarged.shape[1:3]
     with Image.open(one_image.image_path(name)) as original:
         pixels = np.asarray(original.convert("RGB" if low.shape[-1] == 3 else "L"))
