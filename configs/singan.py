@@ -17,7 +17,8 @@ Presets (times on a quiet 2-core CPU):
   paper     the paper's setting: the longer side 250, the coarsest 25 pixels, r ~ 3/4, 2,000 iterations per scale,
             32 channels doubling every 4 scales up to 128, Adam 5e-4 (0.5, 0.999) dropping x0.1 after 1,600,
             lambda 0.1, alpha 10, noise 0.1 RMSE. Hours on a CPU (the paper: ~1 hour on a GPU for a 250x250 image).
-            python launch.py --config configs/singan.py:paper,data.name=image:PATH --workdir runs/singan-paper
+            python launch.py --config configs/singan.py:paper,data.name=image:PATH,train.num_steps=S --workdir runs/singan-paper
+            S = (number of scales) x 2,000 for your image: 16,000 is rocket.jpg's eight (README "Single-image GAN").
   super_resolution  the paper's SR setting: trained with r = 2^(-1/3), min_side 18 and alpha 100 on the image to
             enlarge, then
             `--mode sample --set sample.input_dir=DIR` enlarges DIR's images x4 through the finest generator
