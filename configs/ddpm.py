@@ -17,9 +17,9 @@ Presets:
                `python launch.py --config configs/ddpm.py:demo --workdir runs/ddpm-demo`: about 8 min alone;
                FID-D 114.6 (2,000 samples), 70.9% recognised, every class (the rarest at 0.64 of its share):
                most samples are digits, a third malformed strokes. At 4,500 steps (demo,train.num_steps=4500,
-               24 min): FID-D 43.7, 81.9% recognised (README "What the demos draw"). (Before model.norm_min_group_size the
-               16- and 32-channel GroupNorms erased t and the class: FID-D 125, and a conditional model
-               that ignored its labels.)
+               24 min): FID-D 43.7, 81.9% recognised (README "What the demos draw"). (Before
+               model.norm_min_group_size the 16- and 32-channel GroupNorms erased t and the class: FID-D
+               125, and a conditional model that ignored its labels.)
   mnist        the demo network at channels 64 with 2 res blocks on real MNIST (tfds).
   cifar10      the paper's CIFAR-10 model and training: channels 128, mults (1, 2, 2, 2), 2 res blocks,
                attention at 16x16, dropout 0.1 (35.7M parameters); Adam 2e-4, batch 128, warm-up 5000,
