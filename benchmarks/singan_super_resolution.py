@@ -25,7 +25,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from jaxgen import run  # noqa: E402
 from jaxgen.data import one_image  # noqa: E402
@@ -50,9 +49,8 @@ def measure(workdir: str | pathlib.Path, factor: float, seed: int = 0) -> dict[s
     enlarge = jax.jit(lambda params, image: loaded.task.sample(params, jax.random.PRNGKey(seed), 1, {"image": image}))
     enlarged = np.asarray(enlarge(loaded.state.eval_params, jnp.asarray(low)))
     size = enlarged.shape[1:3]
-    with Image.open(one_image.image_path(name)) as original:
-        pixels = np.asarray(original.convert("RGB" if low.shape[-1] == 3 else "L"))
-    reference = resize_uint8(pixels.reshape(pixels.shape[:2] + (-1,))[None], size).astype(np.float32) / 255.0
+    original = one_image.one_image_source(name, 0).arrays["image"]  # the file at its own resolution
+    reference = resize_uint8(original, size).astype(np.float32) / 255.0
     bicubic = resize_uint8(low, size).astype(np.float32) / 255.0
     return {
         "workdir": str(workdir), "step": int(loaded.state.step), "image": name, "low": list(low.shape[1:3]),

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pathlib
 
-import numpy as np
-from PIL import Image
-
+from jaxgen.data.folder import read_images
+from jaxgen.data.preprocess import resize_uint8
 from jaxgen.data.sources import ArraySource, DatasetSpec, package_dir
 from jaxgen.errors import DataError
 
@@ -41,13 +40,9 @@ def one_image_source(name: str, longer_side: int) -> ArraySource:
     """The dataset of the one image `name` names, its longer side resized to `longer_side` (0 keeps it)."""
     path = image_path(name)
     try:
-        with Image.open(path) as picture:
-            picture = picture.convert("L") if picture.mode in ("L", "1", "I;16") else picture.convert("RGB")
-            if longer_side:
-                height, width = aspect_shape(picture.height, picture.width, longer_side)
-                picture = picture.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=None)
-            pixels = np.asarray(picture)
+        image = read_images([path], 0)  # (1, H, W, C) uint8
     except OSError as e:
         raise DataError(f"data.name='{name}': {path} is not an image PIL can read ({e})") from None
-    image = pixels.reshape(pixels.shape[:2] + (-1,))
-    return ArraySource(DatasetSpec.of_images(name, image.shape), {"image": image[None]})
+    if longer_side:
+        image = resize_uint8(image, aspect_shape(*image.shape[1:3], longer_side))
+    return ArraySource(DatasetSpec.of_images(name, image.shape[1:]), {"image": image})

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.nn.layers import activation_fn, kernel_init
+from jaxgen.nn.layers import activation_fn, kernel_init, upsample_nearest
 
 
 class MLP(nn.Module):
@@ -94,11 +94,6 @@ class ConvEncoder(nn.Module):
         if self.hidden:
             h = act(nn.Dense(self.hidden, dtype=self.dtype)(h))
         return nn.Dense(self.out_features, dtype=self.dtype)(h)
-
-
-def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
-    """(N, H, W, C) -> (N, factor*H, factor*W, C) by repeating pixels."""
-    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
 class ConvDecoder(nn.Module):

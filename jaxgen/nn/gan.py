@@ -33,7 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.nn.layers import instance_norm
+from jaxgen.nn.layers import instance_norm, upsample_nearest
 from jaxgen.nn.transposed_conv import TransposedConv
 
 GAN_ARCHITECTURES = ("mlp", "dcgan", "began")
@@ -102,11 +102,6 @@ def began_scales(image_size: int) -> tuple[int, int]:
     if not doublings:
         raise ValueError(f"BEGAN's networks need an even image side above 8, got {image_size}x{image_size} (set data.image_size)")
     return side, doublings
-
-
-def upsample_nearest(x: jax.Array) -> jax.Array:
-    """(B, H, W, C) -> (B, 2H, 2W, C), each pixel repeated over a 2x2 block."""
-    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
 def reconstruction_energy(reconstruction: jax.Array, x: jax.Array, energy: str) -> jax.Array:

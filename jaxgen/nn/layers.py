@@ -32,6 +32,11 @@ def norm_groups(channels: int, min_group_size: int = 1) -> int:
     return max(g for g in range(1, 33) if channels % g == 0 and channels // g >= min_group_size)
 
 
+def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
+    """(B, H, W, C) -> (B, fH, fW, C), each pixel repeated over an f x f block (f = 1: x itself)."""
+    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
 def instance_norm(x: jax.Array, epsilon: float = 1e-5) -> jax.Array:
     """Each example's each channel of (B, H, W, C) normalised over its H x W positions (Ulyanov et al. 2016),
     no affine parameters: CycleGAN's normalisation (PyTorch's InstanceNorm2d default)."""

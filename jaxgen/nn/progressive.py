@@ -30,6 +30,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.nn.layers import upsample_nearest
+
 SQRT2 = math.sqrt(2.0)
 
 
@@ -74,11 +76,6 @@ def minibatch_stddev(x: jax.Array, group_size: int = 4, epsilon: float = 1e-8) -
     per_group = jnp.mean(std, axis=(1, 2, 3))
     feature = jnp.broadcast_to(jnp.tile(per_group, groups)[:, None, None, None], (n, h, w, 1)).astype(x.dtype)
     return jnp.concatenate([x, feature], axis=-1)
-
-
-def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
-    """(B, H, W, C) -> (B, fH, fW, C), each pixel repeated over an f x f block (f = 1: x itself)."""
-    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
 def average_pool(x: jax.Array, factor: int = 2) -> jax.Array:

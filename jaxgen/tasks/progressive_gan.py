@@ -38,8 +38,9 @@ import optax
 
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.gan import losses
+from jaxgen.nn.layers import upsample_nearest
 from jaxgen.nn.progressive import (
-    ProgressiveCritic, ProgressiveGenerator, average_pool, fade, level_side, level_widths, top_level, upsample_nearest,
+    ProgressiveCritic, ProgressiveGenerator, average_pool, fade, level_side, level_widths, top_level,
 )
 from jaxgen.tasks import Batch, Cond, Pictures, check_sample_count
 from jaxgen.train.evaluation import mean_totals
