@@ -52,8 +52,11 @@ def _base() -> ml_collections.ConfigDict:
     c.model.num_scales = 3  # PixelCNN++ resolutions
     c.model.dropout = 0.0  # PixelCNN++
     c.model.class_conditional = False  # gated, pixelcnn_pp
+    c.model.label_dropout = 0.0  # class-conditional: probability of the null label in training (guidance)
 
-    c.sample.sampler = "auto"  # auto | full | cached (PixelCNN only: one pixel's activations per site)
+    c.sample.sampler = "auto"  # auto | full | cached (PixelCNN and Gated PixelCNN: one pixel's activations per site)
+    c.sample.guidance_scale = 0.0  # w: classifier-free guidance of each site's logits (needs model.label_dropout > 0)
+    c.sample.temperature = 1.0  # T: each site drawn from p^(1/T), renormalised (T < 1 sharpens); bernoulli, categorical
 
     c.data.preprocess = "binarize_dynamic"
     c.data.batch_size = 64

@@ -95,10 +95,13 @@ def logistic_mixture_sample(rng: jax.Array, params: jax.Array, colours: int, num
 
 @dataclasses.dataclass(frozen=True)
 class PixelLikelihood:
-    """The output distribution of a model over images of `colours` channels."""
+    """The output distribution of a model over images of `colours` channels. `temperature` T reshapes
+    the per-channel draws only (`sample_channel`: p^(1/T), renormalised, i.e. logits / T; T < 1 sharpens);
+    log-probabilities are the model's own."""
 
     kind: str
     colours: int
+    temperature: float = 1.0
 
     @property
     def num_levels(self) -> int:
@@ -127,7 +130,8 @@ class PixelLikelihood:
         return jnp.sum(per_site.reshape(levels.shape[0], -1), axis=-1)
 
     def sample_channel(self, rng: jax.Array, logits: jax.Array) -> jax.Array:
-        """A level (B,) int32 from one channel's logits (B, K)."""
+        """A level (B,) int32 from one channel's logits (B, K), at the likelihood's temperature."""
+        logits = logits / self.temperature
         if self.kind == "bernoulli":
             return jax.random.bernoulli(rng, jax.nn.sigmoid(logits[:, 0])).astype(jnp.int32)
         return jax.random.categorical(rng, logits, axis=-1).astype(jnp.int32)

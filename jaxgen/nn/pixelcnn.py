@@ -101,6 +101,9 @@ class GatedLayer(nn.Module):
     the pixel. The horizontal stack convolves a 1 x (k//2 + 1) window ending at the pixel (channel-masked
     there). Together the receptive field is every earlier pixel: no blind spot. Class conditioning adds
     a learned per-class bias to both gates' inputs.
+
+    The two stacks are separate methods so that the cached sampler can run the vertical stack once per
+    row and the horizontal stack at one pixel.
     """
 
     features: int
@@ -110,30 +113,53 @@ class GatedLayer(nn.Module):
     num_classes: int = 0
     dtype: jnp.dtype = jnp.float32
 
-    @nn.compact
-    def __call__(self, v: jax.Array, h: jax.Array, labels: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-        p, k = self.features, self.kernel_size
-        half = k // 2
-        v_pre = nn.Conv(2 * p, (half + 1, k), padding=((half, 0), (half, half)), dtype=self.dtype, name="vertical")(v)
-        h_pre = MaskedConv(
+    def setup(self) -> None:
+        p, half, dt = self.features, self.kernel_size // 2, self.dtype
+        self.vertical = nn.Conv(2 * p, (half + 1, self.kernel_size), padding=((half, 0), (half, half)), dtype=dt)
+        self.horizontal = MaskedConv(
             2 * p, (1, half + 1), "A" if self.first else "B", self.colours, padding=((0, 0), (half, 0)),
-            centre=(0, half), out_groups=gate_groups(p, self.colours, 2), dtype=self.dtype, name="horizontal",
-        )(h)
+            centre=(0, half), out_groups=gate_groups(p, self.colours, 2), dtype=dt,
+        )
         # rows strictly above the pixel may reach every colour group: the link needs no mask
-        h_pre = h_pre + nn.Conv(2 * p, (1, 1), dtype=self.dtype, name="link")(shift_down(v_pre))
-        if self.num_classes:
-            bias = nn.Embed(self.num_classes, 4 * p, name="class_bias")(labels)[:, None, None, :].astype(self.dtype)
-            v_pre, h_pre = v_pre + bias[..., : 2 * p], h_pre + bias[..., 2 * p :]
-        v_out = gate(v_pre)
-        h_gated = MaskedConv(p, (1, 1), "B", self.colours, dtype=self.dtype, name="residual")(gate(h_pre))
-        h_out = h_gated if self.first else h + h_gated
-        return v_out, h_out
+        self.link = nn.Conv(2 * p, (1, 1), dtype=dt)
+        self.class_bias = nn.Embed(self.num_classes, 4 * p) if self.num_classes else None
+        self.residual = MaskedConv(p, (1, 1), "B", self.colours, dtype=dt)
 
+    def _bias(self, labels: jax.Array | None) -> jax.Array | None:
+        """The per-class bias of both stacks, (B, 1, 1, 4p), or None when unconditional."""
+        if self.class_bias is None:
+            return None
+        return self.class_bias(labels)[:, None, None, :].astype(self.dtype)
+
+    def vertical_stack(self, v: jax.Array, labels: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+        """(the vertical pre-activation before the class bias, which the link reads; the gated output)."""
+        v_pre = self.vertical(v)
+        bias = self._bias(labels)
+        return v_pre, gate(v_pre if bias is None else v_pre + bias[..., : 2 * self.features])
+
+    def horizontal_stack(self, h: jax.Array, v_above: jax.Array, labels: jax.Array | None) -> jax.Array:
+        """The horizontal output from its input `h` and `v_above`, the vertical pre-activation one row up
+        (broadcast against h)."""
+        h_pre = self.horizontal(h) + self.link(v_above)
+        bias = self._bias(labels)
+        if bias is not None:
+            h_pre = h_pre + bias[..., 2 * self.features :]
+        h_gated = self.residual(gate(h_pre))
+        return h_gated if self.first else h + h_gated
+
+    def __call__(self, v: jax.Array, h: jax.Array, labels: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+        v_pre, v_out = self.vertical_stack(v, labels)
+        return v_out, self.horizontal_stack(h, shift_down(v_pre), labels)
 
 
 class GatedPixelCNN(nn.Module):
     """`num_layers` gated layers (the first with a `first_kernel` window and mask A, the rest `kernel_size`),
-    then the per-channel output head on the horizontal stack; class-conditional when num_classes > 0."""
+    then the per-channel output head on the horizontal stack; class-conditional when num_classes > 0.
+
+    `vertical_above` and `at_pixel` split the same network for the cached sampler: the vertical stack sees
+    only earlier rows, so it runs once per row; the horizontal stack and the head then run at one pixel
+    from the current row's cached horizontal inputs.
+    """
 
     features: int
     num_layers: int
@@ -146,13 +172,41 @@ class GatedPixelCNN(nn.Module):
     output_layers: int = 2
     dtype: jnp.dtype = jnp.float32
 
-    @nn.compact
+    def setup(self) -> None:
+        self.layers = [
+            GatedLayer(self.features, self.first_kernel if i == 0 else self.kernel_size, self.colours, i == 0,
+                       self.num_classes, self.dtype)
+            for i in range(self.num_layers)
+        ]
+        self.head = PerChannelLogits(self.output_features, self.output_layers - 1, self.colours, self.num_levels, self.dtype)
+
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
         del train
         v = h = x.astype(self.dtype)
-        for i in range(self.num_layers):
-            kernel = self.first_kernel if i == 0 else self.kernel_size
-            layer = GatedLayer(self.features, kernel, self.colours, i == 0, self.num_classes, self.dtype)
+        for layer in self.layers:
             v, h = layer(v, h, labels)
-        head = PerChannelLogits(self.output_features, self.output_layers - 1, self.colours, self.num_levels, self.dtype)
-        return head(h)
+        return self.head(h)
+
+    def vertical_above(self, x: jax.Array, labels: jax.Array | None, row: jax.Array) -> jax.Array:
+        """Every layer's vertical pre-activation one row above `row` (zeros on the first row), as the
+        horizontal stacks of `row` read it: (num_layers, B, W, 2p)."""
+        v, above = x.astype(self.dtype), []
+        for layer in self.layers:
+            v_pre, v = layer.vertical_stack(v, labels)
+            above.append(jax.lax.dynamic_index_in_dim(shift_down(v_pre), row, axis=1, keepdims=False))
+        return jnp.stack(above)
+
+    def at_pixel(self, image_window: jax.Array, row_windows: jax.Array, above: jax.Array,
+                 labels: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+        """The logits at one pixel (B, C, K) from the image's current row up to and including the pixel,
+        (B, 1, first_kernel//2 + 1, C); each later layer's horizontal input on the current row up to the
+        pixel, (num_layers - 1, B, 1, kernel_size//2 + 1, p), whose last entry (the pixel) is computed
+        here; and `above`, (num_layers, B, 2p), from `vertical_above` at the pixel's column. Also returns
+        the horizontal inputs computed at the pixel, (num_layers - 1, B, p), for the cache."""
+        h = self.layers[0].horizontal_stack(image_window.astype(self.dtype), above[0][:, None, None], labels)[:, 0, -1]
+        computed = []
+        for layer, window, v_above in zip(self.layers[1:], row_windows, above[1:]):
+            computed.append(h)
+            h = layer.horizontal_stack(window.at[:, 0, -1].set(h), v_above[:, None, None], labels)[:, 0, -1]
+        cache = jnp.stack(computed) if computed else jnp.zeros((0,) + h.shape, h.dtype)
+        return self.head(h[:, None, None])[:, 0, 0], cache

@@ -18,7 +18,9 @@ import ml_collections
 import optax
 
 from jaxgen.autoregressive import KINDS, PixelLikelihood, model_input, sample_levels
-from jaxgen.autoregressive.sampling import NetworkFn, num_sites, sample_levels_cached
+from jaxgen.autoregressive.sampling import (
+    NetworkFn, guided_logits, num_sites, sample_levels_cached, sample_levels_gated_cached,
+)
 from jaxgen.data import DatasetSpec, to_model_input
 from jaxgen.eval.likelihood import discrete_bits_per_dim
 from jaxgen.nn.pixelcnn import GatedPixelCNN, PixelCNN
@@ -32,7 +34,8 @@ from jaxgen.validation import ConfigError, check, check_choice, check_positive
 Batch = dict[str, jax.Array]
 ARCHITECTURES = ("pixelcnn", "gated", "pixelcnn_pp", "row_lstm")
 BINARY_MODES = ("binarize_dynamic", "binarize_static")
-SAMPLERS = ("auto", "full", "cached")  # auto: cached where the architecture has it (pixelcnn), else full
+SAMPLERS = ("auto", "full", "cached")  # auto: cached where the architecture has it (pixelcnn, gated), else full
+CACHED_ARCHITECTURES = ("pixelcnn", "gated")
 COMPLETIONS_PER_IMAGE = 3
 PICTURE_IMAGES = 8
 
@@ -58,10 +61,24 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
           f"architectures take 'bernoulli' or 'categorical' (got arch '{m.arch}', likelihood '{m.likelihood}')")
     check(not m.class_conditional or m.arch in ("gated", "pixelcnn_pp"),
           f"model.class_conditional needs model.arch 'gated' or 'pixelcnn_pp' (got '{m.arch}')")
+    check(0.0 <= m.label_dropout < 1.0, f"config key 'model.label_dropout' must be in [0, 1), got {m.label_dropout}")
+    check(m.label_dropout == 0.0 or m.class_conditional,
+          "model.label_dropout trains the null class of a class-conditional model: set model.class_conditional=True")
+    check_positive(config, "sample.guidance_scale", allow_zero=True)
+    check(config.sample.guidance_scale == 0.0 or m.label_dropout > 0.0,
+          f"sample.guidance_scale={config.sample.guidance_scale} needs a model trained with the null class "
+          f"(model.label_dropout > 0)")
+    check(config.sample.guidance_scale == 0.0 or m.likelihood != "logistic_mixture",
+          "sample.guidance_scale guides per-site logits (bernoulli, categorical); a logistic mixture has none")
     check(m.arch != "gated" or m.kernel_size % 2 == 1, f"model.kernel_size must be odd, got {m.kernel_size}")
     check_choice(config, "sample.sampler", SAMPLERS)
-    check(config.sample.sampler != "cached" or m.arch == "pixelcnn",
-          f"sample.sampler='cached' exists for model.arch='pixelcnn' only (got '{m.arch}'); use 'full' or 'auto'")
+    check_positive(config, "sample.temperature")
+    check(config.sample.temperature == 1.0 or m.likelihood != "logistic_mixture",
+          f"sample.temperature applies to the per-channel likelihoods (bernoulli, categorical); "
+          f"model.likelihood='logistic_mixture' samples at 1.0 only (got {config.sample.temperature})")
+    check(config.sample.sampler != "cached" or m.arch in CACHED_ARCHITECTURES,
+          f"sample.sampler='cached' exists for model.arch {' and '.join(CACHED_ARCHITECTURES)} only (got '{m.arch}'); "
+          f"use 'full' or 'auto'")
 
 
 def make_network(config: ml_collections.ConfigDict, colours: int, likelihood: PixelLikelihood, num_classes: int) -> nn.Module:
@@ -98,10 +115,13 @@ class PixelCNNTask:
         self.spec = spec
         self.mode = config.data.preprocess
         self.num_classes = spec.num_classes if m.class_conditional else 0
+        # classifier-free guidance: the label K stands for "no label", seen in training with model.label_dropout
+        self.null_label = self.num_classes if m.label_dropout > 0 else None
         self.likelihood = PixelLikelihood(m.likelihood, colours)
-        self.net = make_network(config, colours, self.likelihood, self.num_classes)
+        self.sampling_likelihood = PixelLikelihood(m.likelihood, colours, config.sample.temperature)
+        self.net = make_network(config, colours, self.likelihood, self.num_classes + (self.null_label is not None))
         self.num_dims = height * width * colours
-        self.cached_sampling = m.arch == "pixelcnn" and config.sample.sampler != "full"
+        self.cached_sampling = m.arch in CACHED_ARCHITECTURES and config.sample.sampler != "full"
 
     # ----------------------------------------------------------------- model pieces
     def levels(self, batch: Batch, rng: jax.Array) -> jax.Array:
@@ -125,6 +145,13 @@ class PixelCNNTask:
     def _labels(self, batch: Batch) -> jax.Array | None:
         return batch["label"] if self.num_classes else None
 
+    def _training_labels(self, batch: Batch, rng: jax.Array) -> jax.Array | None:
+        """The batch's labels, each replaced by the null label with probability model.label_dropout."""
+        labels = self._labels(batch)
+        if self.null_label is None:
+            return labels
+        return jnp.where(jax.random.bernoulli(rng, self.config.model.label_dropout, labels.shape), self.null_label, labels)
+
     # ----------------------------------------------------------------- the task contract
     def create_state(self, rng: jax.Array) -> TrainState:
         k_init, k_state = jax.random.split(rng)
@@ -134,9 +161,9 @@ class PixelCNNTask:
         return TrainState.create({"model": make_part(self.config, "model", params)}, k_state)
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-        k_data, k_drop = jax.random.split(state.step_rng())
+        k_data, k_drop, k_label = jax.random.split(state.step_rng(), 3)
         levels = self.levels(batch, k_data)
-        labels = self._labels(batch)
+        labels = self._training_labels(batch, k_label)
 
         def loss_fn(params: Any) -> tuple[jax.Array, jax.Array]:
             nll = jnp.mean(self.nll(params, levels, labels, train=True, rng=k_drop))
@@ -165,10 +192,18 @@ class PixelCNNTask:
 
     def draw(self, params: Any, rng: jax.Array, levels: jax.Array, labels: jax.Array | None = None,
              start_site: int = 0) -> jax.Array:
-        """The sites of `levels` from `start_site` on, drawn by the cached or the full sampler (sample.sampler)."""
+        """The sites of `levels` from `start_site` on, drawn by the cached or the full sampler (sample.sampler),
+        guided by sample.guidance_scale when it is not 0."""
+        likelihood, scale = self.sampling_likelihood, self.config.sample.guidance_scale
+        if self.cached_sampling and isinstance(self.net, GatedPixelCNN):
+            return sample_levels_gated_cached(self.net, params, likelihood, rng, levels, labels, start_site, scale, self.null_label or 0)
         if self.cached_sampling:
-            return sample_levels_cached(self.net, params, self.likelihood, rng, levels, start_site)
-        return sample_levels(self.network_fn(params, labels), self.likelihood, rng, levels, start_site)
+            return sample_levels_cached(self.net, params, likelihood, rng, levels, start_site)
+        network_fn = self.network_fn(params, labels)
+        if scale:
+            both = self.network_fn(params, jnp.concatenate([labels, jnp.full_like(labels, self.null_label)]))
+            network_fn = lambda x: guided_logits(both(jnp.concatenate([x, x])), scale)  # noqa: E731
+        return sample_levels(network_fn, likelihood, rng, levels, start_site)
 
     def to_image(self, levels: jax.Array) -> jax.Array:
         return levels.astype(jnp.float32) / (self.likelihood.num_levels - 1)

@@ -57,6 +57,33 @@ def test_bernoulli_and_categorical_against_hand_computation():
     np.testing.assert_allclose(PixelLikelihood("categorical", 3).log_prob(logits, levels), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_draws_at_a_temperature_follow_the_renormalised_power_of_the_model(temperature):
+    """A draw at temperature T follows p^(1/T) / sum p^(1/T), written here from the probabilities (not the
+    logits); the log-probability stays the model's own."""
+    n = 40_000
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+    likelihood = PixelLikelihood("bernoulli", 1, temperature)
+    p = 0.3
+    draws = jax.vmap(lambda k: likelihood.sample_channel(k, jnp.full((1, 1), math.log(p / (1 - p))))[0])(keys)
+    expected = p ** (1 / temperature) / (p ** (1 / temperature) + (1 - p) ** (1 / temperature))
+    assert abs(float(draws.mean()) - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
+
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    likelihood = PixelLikelihood("categorical", 1, temperature)
+    draws = jax.vmap(lambda k: likelihood.sample_channel(k, jnp.log(jnp.asarray(probs))[None])[0])(keys)
+    expected = probs ** (1 / temperature) / (probs ** (1 / temperature)).sum()
+    counts = np.bincount(np.asarray(draws), minlength=4) / n
+    np.testing.assert_allclose(counts, expected, atol=4 * np.sqrt(expected * (1 - expected) / n).max())
+
+    logits = jnp.array([[[[[0.7]]]]])
+    np.testing.assert_allclose(likelihood_log_prob(temperature, logits), likelihood_log_prob(1.0, logits))
+
+
+def likelihood_log_prob(temperature, logits):
+    return PixelLikelihood("bernoulli", 1, temperature).log_prob(logits, jnp.ones(logits.shape[:-1], jnp.int32))
+
+
 @pytest.mark.parametrize("scale", [0.3, 1.0, 4.0])
 def test_greyscale_mixture_sums_to_one_over_the_256_levels(scale):
     params = random_mixture_params(jax.random.PRNGKey(4), 6, 5, 1, scale)

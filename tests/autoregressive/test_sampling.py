@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from jaxgen.autoregressive import PixelLikelihood, model_input, sample_levels
-from jaxgen.autoregressive.sampling import num_sites, sample_levels_cached
-from jaxgen.nn.pixelcnn import PixelCNN
+from jaxgen.autoregressive.sampling import guided_logits, num_sites, sample_levels_cached, sample_levels_gated_cached
+from jaxgen.nn.pixelcnn import GatedPixelCNN, PixelCNN
 
 CERTAIN = 100.0  # a logit gap that makes a categorical draw deterministic
 
@@ -93,3 +93,45 @@ def test_cached_pixelcnn_sampler_draws_what_the_full_sampler_draws(kind, colours
     cached = jax.jit(sample_levels_cached, static_argnums=(0, 2))(model, params, likelihood, key, start, start_site)
     np.testing.assert_array_equal(cached, full)
     assert len(np.unique(np.asarray(full))) > 1
+
+
+@pytest.mark.parametrize(
+    "kind, colours, num_classes, num_layers, start_site, guidance",
+    [("bernoulli", 1, 3, 3, 0, 0.0), ("categorical", 3, 0, 2, 0, 0.0), ("bernoulli", 1, 0, 1, 0, 0.0),
+     ("bernoulli", 1, 3, 2, 11, 0.0), ("bernoulli", 1, 3, 2, 0, 1.5), ("categorical", 3, 3, 2, 5, 2.0)],
+)
+def test_cached_gated_sampler_draws_what_the_full_sampler_draws(kind, colours, num_classes, num_layers, start_site, guidance):
+    """The vertical stack once per row and the horizontal stack at one pixel give the whole Gated
+    PixelCNN's logits, so with the same key both samplers draw the same images (class-conditional, colour,
+    completion and classifier-free guidance -- the full network run on [x; x] with [y; null] -- included)."""
+    shape = (5, 4, colours)
+    likelihood = PixelLikelihood(kind, colours)
+    embedded = num_classes + (guidance > 0)  # the null label K
+    model = GatedPixelCNN(6, num_layers, colours, likelihood.output_levels(), embedded, output_features=9, first_kernel=5)
+    labels = jnp.arange(6) % num_classes if num_classes else None
+    params = model.init(jax.random.PRNGKey(0), jnp.zeros((6,) + shape), labels)["params"]
+    params = jax.tree.map(lambda p: 3.0 * p, params)
+    start = jax.random.randint(jax.random.PRNGKey(1), (6,) + shape, 0, likelihood.num_levels)
+    key = jax.random.PRNGKey(2)
+    if guidance:
+        both = jnp.concatenate([labels, jnp.full_like(labels, num_classes)])
+        network = lambda x: guided_logits(model.apply({"params": params}, jnp.concatenate([x, x]), both), guidance)  # noqa: E731
+    else:
+        network = lambda x: model.apply({"params": params}, x, labels)  # noqa: E731
+    full = sample_levels(network, likelihood, key, start, start_site)
+    cached = jax.jit(sample_levels_gated_cached, static_argnums=(0, 2, 7))(
+        model, params, likelihood, key, start, labels, start_site, guidance, num_classes
+    )
+    np.testing.assert_array_equal(cached, full)
+    assert len(np.unique(np.asarray(full))) > 1
+    if num_classes:
+        other = sample_levels_gated_cached(model, params, likelihood, key, start, (labels + 1) % num_classes, start_site)
+        assert not np.array_equal(np.asarray(other), np.asarray(full))
+
+
+def test_guided_logits_are_the_conditional_model_at_zero_and_extrapolate_linearly():
+    conditional, unconditional = jnp.array([[1.0, -2.0]]), jnp.array([[0.5, 1.0]])
+    both = jnp.concatenate([conditional, unconditional])
+    np.testing.assert_array_equal(guided_logits(both, 0.0), conditional)
+    np.testing.assert_array_equal(guided_logits(both, -1.0), unconditional)
+    np.testing.assert_allclose(guided_logits(both, 2.0), [[3 * 1.0 - 2 * 0.5, 3 * -2.0 - 2 * 1.0]])

@@ -112,7 +112,15 @@ def test_class_conditional_samples_depend_on_the_label():
         ({"model.arch": "gated", "model.kernel_size": 4}, "model.kernel_size"),
         ({"model.dropout": 1.0}, "model.dropout"),
         ({"model.arch": "unet"}, "model.arch"),
-        ({"model.arch": "gated", "sample.sampler": "cached"}, "sample.sampler='cached'"),
+        ({"model.arch": "row_lstm", "sample.sampler": "cached"}, "sample.sampler='cached'"),
+        ({"sample.temperature": 0.0}, "sample.temperature"),
+        ({"model.label_dropout": 0.1}, "model.class_conditional=True"),
+        ({"model.arch": "gated", "model.class_conditional": True, "model.label_dropout": 1.0}, "model.label_dropout"),
+        ({"model.arch": "gated", "model.class_conditional": True, "sample.guidance_scale": 1.0}, "model.label_dropout > 0"),
+        ({"model.arch": "gated", "model.class_conditional": True, "model.label_dropout": 0.1,
+          "sample.guidance_scale": -0.5}, "sample.guidance_scale"),
+        ({"model.arch": "pixelcnn_pp", "model.likelihood": "logistic_mixture", "data.preprocess": "scale11",
+          "sample.temperature": 0.8}, "samples at 1.0 only"),
     ],
 )
 def test_config_errors_name_the_key(overrides, message, tmp_path):
@@ -126,9 +134,47 @@ def test_unlabelled_data_cannot_be_class_conditional(tmp_path):
         run.build_experiment(config, tmp_path)
 
 
-def test_the_task_samples_a_pixelcnn_with_the_cached_sampler_by_default():
-    cached, full = tiny_task((5, 4, 1)), tiny_task((5, 4, 1), **{"sample.sampler": "full"})
+@pytest.mark.parametrize("arch, num_classes", [("pixelcnn", 0), ("gated", 3)])
+def test_the_task_samples_with_the_cached_sampler_by_default(arch, num_classes):
+    overrides = {"model.arch": arch, "model.class_conditional": bool(num_classes)}
+    cached = tiny_task((5, 4, 1), num_classes, **overrides)
+    full = tiny_task((5, 4, 1), num_classes, **overrides, **{"sample.sampler": "full"})
     assert cached.cached_sampling and not full.cached_sampling
     params = jax.tree.map(lambda p: SHARPEN * p, init_state(cached, 0).eval_params)
     key = jax.random.PRNGKey(4)
     np.testing.assert_array_equal(cached.sample(params, key, 8), full.sample(params, key, 8))
+
+
+@pytest.mark.parametrize("arch, sampler", [("pixelcnn", "cached"), ("gated", "cached"), ("row_lstm", "full")])
+def test_sample_temperature_reaches_every_sampler(arch, sampler):
+    """Near T = 0 every site takes its most likely level, whatever the key; at T = 1 the keys differ."""
+    cold = tiny_task((4, 4, 1), **{"model.arch": arch, "sample.sampler": sampler, "sample.temperature": 1e-4})
+    warm = tiny_task((4, 4, 1), **{"model.arch": arch, "sample.sampler": sampler})
+    params = init_state(cold, 0).eval_params
+    leaves, tree = jax.tree.flatten(params)  # non-zero biases: no logit exactly 0, where every T draws a coin flip
+    keys = jax.random.split(jax.random.PRNGKey(3), len(leaves))
+    params = tree.unflatten([p + 0.3 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+    a, b = (cold.sample(params, jax.random.PRNGKey(k), 8) for k in (1, 2))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(*(np.asarray(warm.sample(params, jax.random.PRNGKey(k), 8)) for k in (1, 2)))
+
+
+
+def test_label_dropout_trains_the_null_label_and_guidance_samples_through_it():
+    """With model.label_dropout p the network embeds K + 1 labels and each training label becomes the null
+    label K with probability p; sample.guidance_scale then samples the guided logits (the cached sampler
+    drawing what the full one draws)."""
+    overrides = {"model.arch": "gated", "model.class_conditional": True, "model.label_dropout": 0.25}
+    task = tiny_task((4, 4, 1), 3, **overrides)
+    assert task.null_label == 3
+    params = init_state(task, 0).eval_params
+    assert params["model"]["layers_0"]["class_bias"]["embedding"].shape[0] == 4
+    labels = task._training_labels({"label": jnp.zeros(20_000, jnp.int32)}, jax.random.PRNGKey(0))
+    assert set(np.unique(np.asarray(labels))) == {0, 3}
+    assert abs(float(jnp.mean(labels == 3)) - 0.25) < 4 * np.sqrt(0.25 * 0.75 / 20_000)
+    guided = {**overrides, "sample.guidance_scale": 2.0}
+    cached, full = tiny_task((4, 4, 1), 3, **guided), tiny_task((4, 4, 1), 3, **guided, **{"sample.sampler": "full"})
+    params = jax.tree.map(lambda p: SHARPEN * p, params)
+    key = jax.random.PRNGKey(5)
+    np.testing.assert_array_equal(cached.sample(params, key, 6), full.sample(params, key, 6))
+    assert not np.array_equal(np.asarray(cached.sample(params, key, 6)), np.asarray(task.sample(params, key, 6)))
