@@ -92,7 +92,7 @@ def main(argv: list[str]) -> None:
     quiet_library_logs()
     initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     log_devices()
-    from configs.common import base_config
+    from configs.common import defaults_for_run
     from jaxgen import run
     from jaxgen.errors import InterruptedRun, JaxgenError
 
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
     elif FLAGS.inception_weights:
         overrides.append(f"eval.inception_weights={FLAGS.inception_weights}")
     try:
-        run.main(config, FLAGS.workdir, FLAGS.mode, overrides, defaults=base_config())
+        run.main(config, FLAGS.workdir, FLAGS.mode, overrides, defaults=defaults_for_run(FLAGS.workdir))
     except InterruptedRun as e:  # saved; 128 + the signal's number tells a scheduler it was interrupted
         print(f"error: {e}", file=sys.stderr)
         sys.exit(128 + e.signal_number)

@@ -6,11 +6,15 @@ optional `key=value` overrides whose types follow the preset's values.
 """
 from __future__ import annotations
 
+import importlib
+import pathlib
 from typing import Callable
 
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from jaxgen.errors import RunNotFoundError
+from jaxgen.run_config import read_saved
 from jaxgen.validation import ConfigError, apply_override
 
 Preset = Callable[[], ml_collections.ConfigDict]
@@ -138,6 +142,23 @@ def split_top_level(arg: str) -> list[str]:
         else:
             current += ch
     return [p.strip() for p in parts + [current] if p.strip()]
+
+
+def defaults_for_run(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
+    """What completes a trained run's config.json when it is reloaded (`--mode sample|eval`): its family's
+    preset as it stands today (`configs/<task>.py`), so that a sampling or evaluation key the family gained
+    after the run was trained has a value; the shared base when there is no run or no such family file."""
+    try:
+        saved = read_saved(pathlib.Path(workdir).expanduser())
+    except RunNotFoundError:
+        return base_config()
+    try:
+        family = importlib.import_module(f"configs.{saved.get('task', '')}")
+    except ModuleNotFoundError:
+        return base_config()
+    presets = getattr(family, "PRESETS", {})
+    preset = saved.get("preset", "")
+    return presets[preset]() if preset in presets else family.get_config(None)
 
 
 def from_presets(arg: str | None, presets: dict[str, Preset], default: str) -> ml_collections.ConfigDict:

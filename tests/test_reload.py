@@ -104,3 +104,21 @@ def test_the_api_names_a_bad_sample_count_and_raw_pixels(trained):
         loaded.task.reconstruct(params["model"], np.zeros((2, 28, 28, 1), np.uint8))
     with pytest.raises(ConfigError, match="sample.num' must be > 0"):
         run.main(None, trained[0], "sample", ["sample.num=0"], base_config())
+
+
+def test_a_family_key_the_run_predates_comes_from_its_presets_defaults(tmp_path):
+    """A run trained before its family gained a sampling key (here PixelCNN's sample.temperature) reloads
+    with the key at its preset's value and takes an override of it; with only the shared base it could not."""
+    from configs.common import defaults_for_run
+    from tests.helpers import pixelcnn_config
+
+    saved = pixelcnn_config("gated_demo").to_dict()
+    del saved["sample"]["temperature"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    defaults = defaults_for_run(tmp_path)
+    assert defaults.task == "pixelcnn" and defaults.sample.temperature == 1.0
+    assert reload_config(tmp_path, defaults=defaults).sample.temperature == 1.0
+    assert reload_config(tmp_path, overrides=["sample.temperature=0.5"], defaults=defaults).sample.temperature == 0.5
+    with pytest.raises(ConfigError, match="sample.temperature"):
+        reload_config(tmp_path, overrides=["sample.temperature=0.5"], defaults=base_config())
+    assert defaults_for_run(tmp_path / "none").to_dict() == base_config().to_dict()
