@@ -146,8 +146,9 @@ def split_top_level(arg: str) -> list[str]:
 
 def defaults_for_run(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
     """What completes a trained run's config.json when it is reloaded (`--mode sample|eval`): its family's
-    preset as it stands today (`configs/<task>.py`), so that a sampling or evaluation key the family gained
-    after the run was trained has a value; the shared base when there is no run or no such family file."""
+    preset as it stands today (`configs/<task>.py`), so that a key the family gained after the run was
+    trained -- a sampler option, a model switch whose old behaviour is its default -- has a value; the
+    shared base when there is no run or no such family file."""
     try:
         saved = read_saved(pathlib.Path(workdir).expanduser())
     except RunNotFoundError:

@@ -50,15 +50,27 @@ def read_saved(workdir: pathlib.Path) -> dict[str, Any]:
 
 
 def with_shared_defaults(saved: dict[str, Any], current: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
-    """A run's saved config completed with the shared keys it lacks, taken from `current`, so that a
-    run made before a shared key existed still loads; every key it has keeps its saved value."""
+    """A run's saved config completed with the keys it lacks, taken from `current`, so that a run made before
+    a key existed still loads; every key it has keeps its saved value. From a config of the same family
+    (`task`) every section is completed, the model's and the family's own included; from another family's
+    (a judge loaded for an evaluation) only the shared sections."""
     merged = copy.deepcopy(saved)
     merged.setdefault("init_from", {})  # another run's frozen parts are its own, never the caller's
-    for section in SHARED_SECTIONS if current is not None else ():
-        for key, value in current.get(section, {}).items():
-            if not isinstance(value, ml_collections.ConfigDict):
-                merged.setdefault(section, {}).setdefault(key, value)
+    if current is not None:
+        same_family = current.get("task") == saved.get("task")
+        for section in current.keys() if same_family else SHARED_SECTIONS:
+            value = current.get(section)
+            if isinstance(value, ml_collections.ConfigDict) and section != "init_from":
+                _fill_missing(merged.setdefault(section, {}), value.to_dict())
     return ml_collections.ConfigDict(merged)
+
+
+def _fill_missing(saved: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for key, value in defaults.items():
+        if key not in saved:
+            saved[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(saved[key], dict):
+            _fill_missing(saved[key], value)
 
 
 def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

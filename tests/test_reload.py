@@ -107,17 +107,21 @@ def test_the_api_names_a_bad_sample_count_and_raw_pixels(trained):
 
 
 def test_a_family_key_the_run_predates_comes_from_its_presets_defaults(tmp_path):
-    """A run trained before its family gained a sampling key (here PixelCNN's sample.temperature) reloads
-    with the key at its preset's value and takes an override of it; with only the shared base it could not."""
+    """A run trained before its family gained a sampling key (here PixelCNN's sample.temperature) or a model
+    key (model.label_dropout) reloads with the key at its preset's value and takes an override of a reload
+    key; with only the shared base it could not. Another family's config fills the shared sections only."""
     from configs.common import defaults_for_run
     from tests.helpers import pixelcnn_config
 
     saved = pixelcnn_config("gated_demo").to_dict()
-    del saved["sample"]["temperature"]
+    del saved["sample"]["temperature"], saved["model"]["label_dropout"]
     (tmp_path / "config.json").write_text(json.dumps(saved))
     defaults = defaults_for_run(tmp_path)
     assert defaults.task == "pixelcnn" and defaults.sample.temperature == 1.0
-    assert reload_config(tmp_path, defaults=defaults).sample.temperature == 1.0
+    reloaded = reload_config(tmp_path, defaults=defaults)
+    assert reloaded.sample.temperature == 1.0 and reloaded.model.label_dropout == 0.0
+    assert reloaded.model.features == saved["model"]["features"]
+    assert "label_dropout" not in reload_config(tmp_path, defaults=vae_config("smoke")).model
     assert reload_config(tmp_path, overrides=["sample.temperature=0.5"], defaults=defaults).sample.temperature == 0.5
     with pytest.raises(ConfigError, match="sample.temperature"):
         reload_config(tmp_path, overrides=["sample.temperature=0.5"], defaults=base_config())
