@@ -196,7 +196,7 @@ class PixelCNNTask:
         guided by sample.guidance_scale when it is not 0."""
         likelihood, scale = self.sampling_likelihood, self.config.sample.guidance_scale
         if self.cached_sampling and isinstance(self.net, GatedPixelCNN):
-            return sample_levels_gated_cached(self.net, params, likelihood, rng, levels, labels, start_site, scale, self.null_label or 0)
+            return sample_levels_gated_cached(self.net, params, likelihood, rng, levels, labels, start_site, scale, self.num_classes)
         if self.cached_sampling:
             return sample_levels_cached(self.net, params, likelihood, rng, levels, start_site)
         network_fn = self.network_fn(params, labels)
