@@ -111,4 +111,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+
+    reexec_under_tcmalloc()  # first: the process starts again under tcmalloc where it is installed
     app.run(main, flags_parser=parse_flags)

@@ -19,6 +19,9 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 
 # name -> XLA_FLAGS; "plain" is what launch.py uses on jaxlib 0.10 (runtime.prefer_plain_cpu_kernels)
 FLAG_SETS = {

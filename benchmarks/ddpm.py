@@ -29,6 +29,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
@@ -38,6 +41,8 @@ import numpy as np  # noqa: E402
 from benchmarks.machine import (  # noqa: E402
     LoadWatch, compile_seconds, matmul_peak_gflops, measure_train_step, median_time, peak_rss_mib, wait_quiet,
 )
+from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import ddpm as ddpm_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
@@ -94,27 +99,29 @@ def ours(train_steps: int, sample_steps: int) -> dict[str, object]:
     return report
 
 
-def peer(peer_python: str) -> dict[str, object]:
+def peer(peer_python: str, allocator: str) -> dict[str, object]:
     wait_quiet()
-    done = subprocess.run([peer_python, str(PEER_SCRIPT), "--threads", "2"], capture_output=True, text=True, check=True)
+    done = subprocess.run([peer_python, str(PEER_SCRIPT), "--threads", "2"], capture_output=True, text=True, check=True, env=peer_environment(allocator)
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])["results"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", default="")
+    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--sample-steps", type=int, default=1000)
     args = parser.parse_args()
     report: dict[str, object] = {
-        "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS, "matmul_peak_gflops": matmul_peak_gflops(),
+        "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS, "allocator": allocator_in_use(), "matmul_peak_gflops": matmul_peak_gflops(),
     }
     report["ours"] = ours(args.train_steps, args.sample_steps)
     train = report["ours"]["train"]
     train["mfu"] = train["achieved_gflops"] / report["matmul_peak_gflops"]
     print(json.dumps(report), file=sys.stderr, flush=True)  # ours survives a failing peer run
     if args.peer_python:
-        theirs = peer(args.peer_python)
+        theirs = peer(args.peer_python, args.peer_allocator)
         report["peer"] = {k: theirs[k] for k in ("params", "train", "forward", "sample", "peak_rss_mib") if k in theirs}
         report["ratios"] = {
             "train_images_per_s": train["images_per_s"] / theirs["train"]["images_per_s"],

@@ -31,12 +31,17 @@ import types
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import LoadWatch, median_time, peak_rss_mib, wait_quiet  # noqa: E402
+from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import classifier as classifier_configs  # noqa: E402
 from configs import vae as vae_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
@@ -73,11 +78,11 @@ print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()
 """
 
 
-def peer_inception(peer_python: str, batches: str, repeats: int) -> dict[str, object]:
+def peer_inception(peer_python: str, batches: str, repeats: int, allocator: str) -> dict[str, object]:
     """PyTorch running default_1.pt itself, in a subprocess of `peer_python`."""
     wait_quiet()
     weights = str(inception_weights.resolve_weights_path())
-    done = subprocess.run([peer_python, "-c", PEER_CODE, weights, batches, str(repeats)], capture_output=True, text=True, check=True)
+    done = subprocess.run([peer_python, "-c", PEER_CODE, weights, batches, str(repeats)], capture_output=True, text=True, check=True, env=peer_environment(allocator))
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -126,8 +131,9 @@ def main() -> None:
     parser.add_argument("--num_samples", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peer-python", default="", help="a python with torch, to time default_1.pt in PyTorch")
+    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
     args = parser.parse_args()
-    report: dict[str, object] = {"jax": jax.__version__, "devices": str(jax.devices()[0])}
+    report: dict[str, object] = {"jax": jax.__version__, "devices": str(jax.devices()[0]), "allocator": allocator_in_use()}
     report["fid_d_protocol"] = fid_d_protocol(args.num_samples)
     report["fid_d_protocol"]["peak_rss_mib"] = peak_rss_mib()  # before Inception's large batches
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +146,7 @@ def main() -> None:
             throughput(network, (int(b), 32, 32, 3), args.repeats) for b in args.inception_batches.split(",")
         ]
         if args.peer_python:
-            peer = peer_inception(args.peer_python, args.inception_batches, args.repeats)
+            peer = peer_inception(args.peer_python, args.inception_batches, args.repeats, args.peer_allocator)
             report["inception_peer"] = peer
             for row in report["inception"]:
                 row["ratio_to_torch"] = row["images_per_s"] / peer["images_per_s"][str(row["batch"])]

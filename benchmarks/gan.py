@@ -23,6 +23,9 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
@@ -31,6 +34,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.machine import matmul_peak_gflops, measure_train_step  # noqa: E402
 from benchmarks.machine import peak_rss_mib, wait_quiet  # noqa: E402
+from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import gan as gan_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
@@ -57,21 +62,22 @@ def ours(batch_size: int, steps: int, reuse_fakes: bool) -> dict[str, object]:
     return report
 
 
-def peer(peer_python: str, batch_size: int) -> dict[str, object]:
+def peer(peer_python: str, batch_size: int, allocator: str) -> dict[str, object]:
     wait_quiet()
     command = [peer_python, str(PEER_SCRIPT), "--threads", "2", "--batch", str(batch_size)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=peer_environment(allocator))
     return json.loads(done.stdout.strip().splitlines()[-1])["results"]["dcgan"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", default="")
+    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=128)
     args = parser.parse_args()
     report: dict[str, object] = {
-        "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS, "matmul_peak_gflops": matmul_peak_gflops(),
+        "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS, "allocator": allocator_in_use(), "matmul_peak_gflops": matmul_peak_gflops(),
     }
     for name, reuse in (("ours", False), ("ours_reuse_fakes", True)):
         report[name] = ours(args.batch, args.steps, reuse)
@@ -79,7 +85,7 @@ def main() -> None:
     report["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(report), file=sys.stderr, flush=True)  # ours survives a failing peer run
     if args.peer_python:
-        theirs = peer(args.peer_python, args.batch)
+        theirs = peer(args.peer_python, args.batch, args.peer_allocator)
         report["peer"] = {k: theirs.get(k) for k in ("params_G", "params_D", "median_s", "images_per_s")}
         report["ratio_images_per_s"] = report["ours"]["images_per_s"] / theirs["images_per_s"]
         report["ratio_images_per_s_like_for_like"] = report["ours_reuse_fakes"]["images_per_s"] / theirs["images_per_s"]

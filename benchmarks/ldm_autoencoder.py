@@ -17,6 +17,9 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

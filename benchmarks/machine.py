@@ -10,6 +10,10 @@ from typing import Any, Callable
 
 import jax
 
+from jaxgen import host_allocator
+
+PEER_ALLOCATORS = ("system", "tcmalloc")
+
 
 def _busy_seconds() -> float:
     with open("/proc/stat") as f:
@@ -107,3 +111,15 @@ def matmul_peak_gflops(dtype: Any = "float32", size: int = 2048) -> float:
     matmul = jax.jit(lambda x: x @ x)
     seconds, _ = median_time(lambda: jax.block_until_ready(matmul(a)), repeats=10)
     return 2 * size**3 / seconds / 1e9
+
+
+def peer_environment(allocator: str) -> dict[str, str]:
+    """The environment a PyTorch peer runs in: glibc's malloc as its users run it (`system`), or tcmalloc as
+    ours runs (PyTorch's CPU tensors come from malloc too; compare both ways)."""
+    plain = host_allocator.without_preloaded_allocator(os.environ)
+    if allocator == "system":
+        return plain
+    environ = host_allocator.tcmalloc_environment({**plain, host_allocator.CHOICE_VARIABLE: "tcmalloc"})
+    if environ is None:
+        raise SystemExit("error: --peer-allocator tcmalloc: tcmalloc is not installed (apt-get install libtcmalloc-minimal4)")
+    return environ

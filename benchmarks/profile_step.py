@@ -27,6 +27,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 PARSER = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 PARSER.add_argument("--steps", type=int, default=3)
 PARSER.add_argument("--top", type=int, default=15)

@@ -20,6 +20,9 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402

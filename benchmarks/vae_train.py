@@ -27,6 +27,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # as launch.py does: under tcmalloc where it is installed
+    from jaxgen.host_allocator import reexec_under_tcmalloc
+    reexec_under_tcmalloc()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
@@ -34,6 +37,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import median_time, peak_rss_mib, wait_quiet  # noqa: E402
+from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import vae as vae_configs  # noqa: E402
 from jaxgen import data, tasks  # noqa: E402
 from jaxgen import run  # noqa: E402
@@ -103,8 +108,8 @@ def loop_throughput(short: int, long: int, **extra: object) -> dict[str, float]:
     return {"images_per_s": (long - short) * batch_size / (timings[long] - timings[short]), "wall_s": timings}
 
 
-def peer_run(python: str) -> dict:
-    out = subprocess.run([python, str(PEER_SCRIPT)], capture_output=True, text=True, check=True, timeout=600)
+def peer_run(python: str, allocator: str) -> dict:
+    out = subprocess.run([python, str(PEER_SCRIPT)], capture_output=True, text=True, check=True, timeout=600, env=peer_environment(allocator))
     result = json.loads(out.stdout.strip().splitlines()[-1])["results"]["vae"]
     return {"images_per_s": result["images_per_s"], "other_cores": result.get("other_cores_mean")}
 
@@ -112,6 +117,7 @@ def peer_run(python: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", default="", help="a python with torch 2.13 (CPU); empty skips the peer")
+    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--blocks", type=int, default=30)
     parser.add_argument("--loop-steps", type=int, nargs=2, default=(2000, 6000))
@@ -122,7 +128,7 @@ def main() -> None:
         record = {"waited_s": wait_quiet(), "peer_config": bare_step("peer", args.blocks)}
         if args.peer_python:
             wait_quiet()
-            record["peer"] = peer_run(args.peer_python)
+            record["peer"] = peer_run(args.peer_python, args.peer_allocator)
         wait_quiet()
         record["loop"] = loop_throughput(*args.loop_steps)
         rounds.append(record)
@@ -134,7 +140,7 @@ def main() -> None:
     result = {
         "bench": "jaxgen_vae_train",
         "device": jax.devices()[0].device_kind,
-        "versions": {"jax": jax.__version__, "python": sys.version.split()[0]},
+        "versions": {"jax": jax.__version__, "python": sys.version.split()[0]}, "allocator": allocator_in_use(),
         "peer_config": {
             "model": "MLP 784-400-20 ReLU, Bernoulli, Adam 1e-3, batch 128",
             "images_per_s_median": ours,

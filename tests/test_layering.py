@@ -21,6 +21,7 @@ NEVER = {
     "jaxgen.tasks": ("jaxgen.run", "jaxgen.run_config"),
     "jaxgen.run_config": ("jaxgen.tasks", "jaxgen.train", "jaxgen.eval", "jaxgen.data", "jaxgen.run"),
     "jaxgen.errors": ("jaxgen.",),
+    "jaxgen.host_allocator": ("jaxgen.",),
     "jaxgen.parallel": ("jaxgen.tasks", "jaxgen.train", "jaxgen.eval", "jaxgen.data", "jaxgen.run"),
 }
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import jax
 
+from jaxgen.host_allocator import allocator_in_use
+
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
 
 
@@ -64,13 +66,14 @@ def enable_compilation_cache(path: str) -> None:
 
 def log_devices() -> None:
     logging.info(
-        "JAX %s: process %d of %d; %d local / %d global devices: %s",
+        "JAX %s: process %d of %d; %d local / %d global devices: %s; host malloc: %s",
         jax.__version__,
         jax.process_index(),
         jax.process_count(),
         jax.local_device_count(),
         jax.device_count(),
         ", ".join(sorted({d.device_kind for d in jax.devices()})),
+        allocator_in_use(),
     )
 
 
