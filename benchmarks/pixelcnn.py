@@ -5,7 +5,7 @@
 All on one CPU device (the machine's cores), float32, through the task's own functions:
   train/<preset>   task.train_step on a batch of the preset's own data: compile s, median step s,
                    images/s, XLA's FLOP count and the model FLOP utilisation against the matmul peak.
-                   Presets: demo (PixelCNN), gated_demo, row_lstm_demo.
+                   Presets: demo (PixelCNN), gated_demo, demo_cond (the digits demo), row_lstm_demo.
   sample/<case>    the jitted `sample` (one lax.fori_loop over the sites) at batch 16: compile s,
                    wall s of one batch, seconds per image, network calls (sites) and ms per call.
                    Cases: binary_28 (the demo PixelCNN on 28x28x1: the issue's goal is a batch of 16
@@ -42,6 +42,7 @@ from benchmarks.machine import compile_seconds, matmul_peak_gflops, measure_trai
 from benchmarks.machine import median_time, peak_rss_mib, wait_quiet  # noqa: E402
 from configs import pixelcnn as pixelcnn_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
+from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from jaxgen.autoregressive.sampling import num_sites  # noqa: E402
 from jaxgen.nn.pixelrnn import RowLSTMPixelRNN  # noqa: E402
 from jaxgen.train.runtime import prefer_plain_cpu_kernels  # noqa: E402
@@ -120,10 +121,10 @@ def main() -> None:
     parser.add_argument("--skip-colour", action="store_true", help="skip the full 32x32x3 sampling case (minutes)")
     args = parser.parse_args()
     report: dict[str, object] = {
-        "device": str(jax.devices()[0]), "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS,
+        "device": str(jax.devices()[0]), "jax": jax.__version__, "plain_cpu_kernels": PLAIN_CPU_KERNELS, "allocator": allocator_in_use(),
         "matmul_peak_gflops": matmul_peak_gflops(),
     }
-    for preset in ("demo", "gated_demo", "row_lstm_demo"):
+    for preset in ("demo", "gated_demo", "demo_cond", "row_lstm_demo"):
         figures = train_figures(preset, args.steps)
         figures["mfu"] = figures["achieved_gflops"] / report["matmul_peak_gflops"]
         report[f"train/{preset}"] = figures

@@ -168,20 +168,18 @@ def test_pixelcnn_demo_reaches_its_documented_test_nll(tmp_path):
     assert 0.05 < images.mean() < 0.3
 
 
-def test_conditional_pixelcnn_demo_is_recognised_and_guidance_is_what_does_it(tmp_path, digit_judge):
-    """The Gated PixelCNN digits demo (`demo_cond`), judged at its guidance w = 1 and at w = 0 (5,000 samples
-    each). Measured: 97.6% recognised, 98.1% of the asked-for class, the rarest class at 0.97 of its share,
-    FID-D 84.6 at w = 1; 84.0%, 77.6%, 0.81, FID-D 58.5 at w = 0. Issue 14's recognised-fraction goal is met,
-    its FID-D goal is not (README "What the demos draw"), so FID-D is held to what was measured. ~40 minutes
-    here, most of it sampling."""
+def test_conditional_pixelcnn_demo_convinces_and_guidance_is_what_lifts_it(tmp_path, digit_judge):
+    """The Gated PixelCNN digits demo (`demo_cond`) against issue 14's goal at its guidance w = 0.3, and at w = 0
+    (5,000 samples each; the metrics are printed for the README). ~35 minutes here, most of it sampling."""
     launched(["--config", "configs/pixelcnn.py:demo_cond"], tmp_path)
     judge = ["--mode", "eval", "--set", "eval.feature_network=classifier", "--set", f"eval.classifier_workdir={digit_judge}"]
     guided = launched(judge, tmp_path)
     plain = launched(judge + ["--set", "sample.guidance_scale=0"], tmp_path)
-    assert guided["recognised_fraction"] >= 0.9 and guided["smallest_class_share"] >= 0.5
-    assert guided["conditional_accuracy"] >= 0.9 and guided["fid_d"] < 120.0
-    assert plain["fid_d"] < guided["fid_d"] and plain["recall_d"] > guided["recall_d"]
+    print("guided (w = 0.3):", guided, "\nplain (w = 0):", plain)
+    assert guided["recognised_fraction"] >= 0.9 and guided["smallest_class_share"] >= 0.5 and guided["fid_d"] <= 40.0
+    assert guided["conditional_accuracy"] >= 0.9
     assert plain["recognised_fraction"] < guided["recognised_fraction"]
+    assert plain["conditional_accuracy"] < guided["conditional_accuracy"]
 
 
 @pytest.mark.parametrize("preset", ["demo", "demo_vq"])
