@@ -170,7 +170,7 @@ def test_pixelcnn_demo_reaches_its_documented_test_nll(tmp_path):
 
 def test_conditional_pixelcnn_demo_convinces_and_guidance_is_what_lifts_it(tmp_path, digit_judge):
     """The Gated PixelCNN digits demo (`demo_cond`) against issue 14's goal at its guidance w = 0.3, and at w = 0
-    (5,000 samples each; the metrics are printed for the README). ~35 minutes here, most of it sampling."""
+    (5,000 samples each; the metrics are printed for the README). 39 minutes here, most of it sampling."""
     launched(["--config", "configs/pixelcnn.py:demo_cond"], tmp_path)
     judge = ["--mode", "eval", "--set", "eval.feature_network=classifier", "--set", f"eval.classifier_workdir={digit_judge}"]
     guided = launched(judge, tmp_path)
