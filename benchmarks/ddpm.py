@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 from benchmarks.machine import (  # noqa: E402
     LoadWatch, compile_seconds, matmul_peak_gflops, measure_train_step, median_time, peak_rss_mib, wait_quiet,
 )
-from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from benchmarks.machine import add_peer_allocator_argument, peer_environment  # noqa: E402
 from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import ddpm as ddpm_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
@@ -101,15 +101,15 @@ def ours(train_steps: int, sample_steps: int) -> dict[str, object]:
 
 def peer(peer_python: str, allocator: str) -> dict[str, object]:
     wait_quiet()
-    done = subprocess.run([peer_python, str(PEER_SCRIPT), "--threads", "2"], capture_output=True, text=True, check=True, env=peer_environment(allocator)
-    )
+    command = [peer_python, str(PEER_SCRIPT), "--threads", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=peer_environment(allocator))
     return json.loads(done.stdout.strip().splitlines()[-1])["results"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", default="")
-    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
+    add_peer_allocator_argument(parser)
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--sample-steps", type=int, default=1000)
     args = parser.parse_args()

@@ -40,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import LoadWatch, median_time, peak_rss_mib, wait_quiet  # noqa: E402
-from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from benchmarks.machine import add_peer_allocator_argument, peer_environment  # noqa: E402
 from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import classifier as classifier_configs  # noqa: E402
 from configs import vae as vae_configs  # noqa: E402
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--num_samples", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peer-python", default="", help="a python with torch, to time default_1.pt in PyTorch")
-    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
+    add_peer_allocator_argument(parser)
     args = parser.parse_args()
     report: dict[str, object] = {"jax": jax.__version__, "devices": str(jax.devices()[0]), "allocator": allocator_in_use()}
     report["fid_d_protocol"] = fid_d_protocol(args.num_samples)

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.machine import matmul_peak_gflops, measure_train_step  # noqa: E402
 from benchmarks.machine import peak_rss_mib, wait_quiet  # noqa: E402
-from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from benchmarks.machine import add_peer_allocator_argument, peer_environment  # noqa: E402
 from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import gan as gan_configs  # noqa: E402
 from jaxgen import run  # noqa: E402
@@ -72,7 +72,7 @@ def peer(peer_python: str, batch_size: int, allocator: str) -> dict[str, object]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", default="")
-    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
+    add_peer_allocator_argument(parser)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=128)
     args = parser.parse_args()

@@ -2,6 +2,7 @@
 compiling and timing a training step."""
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import statistics
@@ -11,8 +12,6 @@ from typing import Any, Callable
 import jax
 
 from jaxgen import host_allocator
-
-PEER_ALLOCATORS = ("system", "tcmalloc")
 
 
 def _busy_seconds() -> float:
@@ -111,6 +110,11 @@ def matmul_peak_gflops(dtype: Any = "float32", size: int = 2048) -> float:
     matmul = jax.jit(lambda x: x @ x)
     seconds, _ = median_time(lambda: jax.block_until_ready(matmul(a)), repeats=10)
     return 2 * size**3 / seconds / 1e9
+
+
+def add_peer_allocator_argument(parser: argparse.ArgumentParser) -> None:
+    """`--peer-allocator`: the malloc a PyTorch peer runs with (see `peer_environment`)."""
+    parser.add_argument("--peer-allocator", choices=("system", "tcmalloc"), default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
 
 
 def peer_environment(allocator: str) -> dict[str, str]:

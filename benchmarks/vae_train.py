@@ -37,7 +37,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import median_time, peak_rss_mib, wait_quiet  # noqa: E402
-from benchmarks.machine import PEER_ALLOCATORS, peer_environment  # noqa: E402
+from benchmarks.machine import add_peer_allocator_argument, peer_environment  # noqa: E402
 from jaxgen.host_allocator import allocator_in_use  # noqa: E402
 from configs import vae as vae_configs  # noqa: E402
 from jaxgen import data, tasks  # noqa: E402
@@ -117,7 +117,7 @@ def peer_run(python: str, allocator: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", default="", help="a python with torch 2.13 (CPU); empty skips the peer")
-    parser.add_argument("--peer-allocator", choices=PEER_ALLOCATORS, default="system", help="the peer's malloc: glibc's (system) or tcmalloc")
+    add_peer_allocator_argument(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--blocks", type=int, default=30)
     parser.add_argument("--loop-steps", type=int, nargs=2, default=(2000, 6000))

@@ -35,13 +35,17 @@ def tcmalloc_library() -> str | None:
     return None
 
 
+def _preloads(environ: Mapping[str, str]) -> list[str]:
+    return environ.get("LD_PRELOAD", "").replace(":", " ").split()
+
+
+def _is_replacement_malloc(entry: str) -> bool:
+    return any(name in os.path.basename(entry) for name in ("tcmalloc", "jemalloc"))
+
+
 def preloaded_allocator(environ: Mapping[str, str]) -> str | None:
     """The replacement malloc LD_PRELOAD already names (tcmalloc or jemalloc), if any."""
-    for entry in environ.get("LD_PRELOAD", "").replace(":", " ").split():
-        base = os.path.basename(entry)
-        if "tcmalloc" in base or "jemalloc" in base:
-            return base
-    return None
+    return next((os.path.basename(e) for e in _preloads(environ) if _is_replacement_malloc(e)), None)
 
 
 def allocator_in_use() -> str:
@@ -55,8 +59,10 @@ def tcmalloc_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     choice = environ.get(CHOICE_VARIABLE, "tcmalloc")
     if choice not in ("tcmalloc", "system"):
         sys.exit(f"error: {CHOICE_VARIABLE}={choice!r}: expected 'tcmalloc' or 'system'")
+    if choice == "system" or preloaded_allocator(environ) is not None:
+        return None
     library = tcmalloc_library()
-    if choice == "system" or library is None or preloaded_allocator(environ) is not None:
+    if library is None:
         return None
     preload = " ".join(filter(None, [library, environ.get("LD_PRELOAD", "")]))
     return {**QUIET_LARGE_ALLOCATIONS, **environ, "LD_PRELOAD": preload}
@@ -64,8 +70,7 @@ def tcmalloc_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
 
 def without_preloaded_allocator(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` less a preloaded tcmalloc/jemalloc: what a peer benchmark runs under as its users run it."""
-    entries = environ.get("LD_PRELOAD", "").replace(":", " ").split()
-    kept = [e for e in entries if "tcmalloc" not in os.path.basename(e) and "jemalloc" not in os.path.basename(e)]
+    kept = [e for e in _preloads(environ) if not _is_replacement_malloc(e)]
     stripped = {k: v for k, v in environ.items() if k != "LD_PRELOAD"}
     return {**stripped, "LD_PRELOAD": " ".join(kept)} if kept else stripped
 
