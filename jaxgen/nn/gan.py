@@ -33,7 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.nn.layers import instance_norm, upsample_nearest
+from jaxgen.nn.layers import instance_norm, minibatch_stddev, upsample_nearest
 from jaxgen.nn.transposed_conv import TransposedConv
 
 GAN_ARCHITECTURES = ("mlp", "dcgan", "began")
@@ -285,10 +285,12 @@ class BEGANDecoder(nn.Module):
 class BEGANEncoder(nn.Module):
     """BEGAN's encoder: a 3x3 convolution to n channels, then at scale i two 3x3 convolutions of n (i + 1)
     channels and (below the last scale) a stride-2 3x3 convolution to n (i + 2), ELU after each; a dense
-    map of the smallest map to the embedding h (linear)."""
+    map of the smallest map to the embedding h (linear). `stddev_group` > 0 appends Karras et al.'s minibatch
+    standard deviation map (over groups of that many examples) to the smallest map before the dense layer."""
 
     width: int = 64
     embedding_dim: int = 64
+    stddev_group: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -299,6 +301,8 @@ class BEGANEncoder(nn.Module):
                 h = nn.elu(nn.Conv(self.width * (scale + 1), (3, 3))(h))
             if scale < doublings:
                 h = nn.elu(nn.Conv(self.width * (scale + 2), (3, 3), (2, 2))(h))
+        if self.stddev_group:
+            h = minibatch_stddev(h, self.stddev_group)
         return nn.Dense(self.embedding_dim, name="embed")(h.reshape(x.shape[0], -1))
 
 
@@ -319,16 +323,18 @@ class BEGANGenerator(nn.Module):
 
 class BEGANDiscriminator(nn.Module):
     """BEGAN's autoencoder D: encoder, embedding, decoder; its output is the per-example reconstruction
-    energy (`energy` 'l1' as in the paper, or EBGAN's 'l2')."""
+    energy (`energy` 'l1' as in the paper, or EBGAN's 'l2'). With `stddev_group` the encoder sees the spread of
+    its batch (BEGANEncoder), so D can reconstruct a batch of near-copies worse than a batch of real digits."""
 
     width: int = 64
     embedding_dim: int = 64
     energy: str = "l1"
+    stddev_group: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> dict[str, jax.Array]:
         del labels, train
-        embedding = BEGANEncoder(self.width, self.embedding_dim, name="encoder")(x)
+        embedding = BEGANEncoder(self.width, self.embedding_dim, self.stddev_group, name="encoder")(x)
         reconstruction = BEGANDecoder(x.shape[1:], self.width, name="decoder")(embedding)
         energy = reconstruction_energy(reconstruction, x, self.energy)
         return {"logit": energy, "energy": energy, "embedding": embedding, "reconstruction": reconstruction}

@@ -1,4 +1,5 @@
-"""Small shared pieces: activations by name, initialisers and instance normalisation."""
+"""Small shared pieces: activations by name, initialisers, instance normalisation and the minibatch standard
+deviation feature."""
 from __future__ import annotations
 
 from typing import Callable
@@ -43,3 +44,19 @@ def instance_norm(x: jax.Array, epsilon: float = 1e-5) -> jax.Array:
     mean = jnp.mean(x, axis=(1, 2), keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
     return (x - mean) * jax.lax.rsqrt(var + epsilon)
+
+
+def minibatch_stddev(x: jax.Array, group_size: int = 4, epsilon: float = 1e-8) -> jax.Array:
+    """(N, H, W, C) -> (N, H, W, C + 1). Examples i = g M + m (g < G = min(group_size, N), M = N / G) form
+    group m; the new map of each member of group m is the mean over (H, W, C) of the features' standard
+    deviations sqrt(Var_g + epsilon) within the group."""
+    n, h, w, c = x.shape
+    groups = min(group_size, n)
+    if n % groups:
+        raise ValueError(f"minibatch stddev: a batch of {n} does not split into groups of {groups}")
+    y = x.reshape(groups, n // groups, h, w, c).astype(jnp.float32)
+    y = y - jnp.mean(y, axis=0)
+    std = jnp.sqrt(jnp.mean(jnp.square(y), axis=0) + epsilon)
+    per_group = jnp.mean(std, axis=(1, 2, 3))
+    feature = jnp.broadcast_to(jnp.tile(per_group, groups)[:, None, None, None], (n, h, w, 1)).astype(x.dtype)
+    return jnp.concatenate([x, feature], axis=-1)

@@ -30,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.nn.layers import upsample_nearest
+from jaxgen.nn.layers import minibatch_stddev, upsample_nearest
 
 SQRT2 = math.sqrt(2.0)
 
@@ -60,22 +60,6 @@ def level_widths(num_levels: int, width_base: int, max_width: int) -> tuple[int,
 def pixel_norm(x: jax.Array, epsilon: float = 1e-8) -> jax.Array:
     """Each position's feature vector divided by its root mean square over the channels."""
     return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + epsilon)
-
-
-def minibatch_stddev(x: jax.Array, group_size: int = 4, epsilon: float = 1e-8) -> jax.Array:
-    """(N, H, W, C) -> (N, H, W, C + 1). Examples i = g M + m (g < G = min(group_size, N), M = N / G) form
-    group m; the new map of each member of group m is the mean over (H, W, C) of the features' standard
-    deviations sqrt(Var_g + epsilon) within the group."""
-    n, h, w, c = x.shape
-    groups = min(group_size, n)
-    if n % groups:
-        raise ValueError(f"minibatch stddev: a batch of {n} does not split into groups of {groups}")
-    y = x.reshape(groups, n // groups, h, w, c).astype(jnp.float32)
-    y = y - jnp.mean(y, axis=0)
-    std = jnp.sqrt(jnp.mean(jnp.square(y), axis=0) + epsilon)
-    per_group = jnp.mean(std, axis=(1, 2, 3))
-    feature = jnp.broadcast_to(jnp.tile(per_group, groups)[:, None, None, None], (n, h, w, 1)).astype(x.dtype)
-    return jnp.concatenate([x, feature], axis=-1)
 
 
 def average_pool(x: jax.Array, factor: int = 2) -> jax.Array:

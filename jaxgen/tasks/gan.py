@@ -15,8 +15,10 @@
            D's loss, on fake data to G's (Odena et al. 2017)
   ebgan    autoencoder D with energy = reconstruction MSE, margin gan.margin, G adds the pulling-away
            term times gan.pt_weight (Zhao et al. 2017)
-  began    autoencoder D with energy = reconstruction L1, k_t equilibrium control (gan.began_gamma,
-           gan.began_lambda_k) and the convergence measure M_global (Berthelot et al. 2017)
+  began    autoencoder D with energy L(v) = mean |v - D(v)|^eta (gan.began_eta: 1, the paper's runs, or 2), k_t
+           equilibrium control (gan.began_gamma, gan.began_lambda_k) and the convergence measure M_global
+           (Berthelot et al. 2017); with model.arch=began, model.minibatch_stddev gives D's encoder the spread
+           of its batch
 
 One `train_step` runs `gan.n_critic` discriminator updates (unrolled in the one jitted function, each on
 its own slice of the batch: data.batch_size = n_critic * the critic's minibatch) and then one generator
@@ -91,6 +93,21 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         f"model.arch='began' is an autoencoder discriminator, scored by its energy: set gan.loss='began' or 'ebgan' "
         f"(got '{g.loss}')",
     )
+    group = m.get("minibatch_stddev", 0)
+    check_positive(config, "model.minibatch_stddev", allow_zero=True)
+    check(
+        not group or m.arch == "began",
+        f"config key 'model.minibatch_stddev' adds a map to BEGAN's encoder: set model.arch='began' (got '{m.arch}')",
+    )
+    for key, size in (("data.batch_size", config.data.batch_size // g.n_critic), ("data.eval_batch_size", config.data.eval_batch_size)):
+        check(
+            not group or size % min(group, size) == 0,
+            f"model.minibatch_stddev={group} needs D's batches to split into groups of {group}: {key} gives {size}",
+        )
+    check(
+        began_eta(config) in (1, 2),
+        f"config key 'gan.began_eta' is BEGAN's target norm eta of |v - D(v)|^eta: 1 or 2, got {began_eta(config)}",
+    )
     check(
         z_prior(config) in Z_PRIORS,
         f"config key 'gan.z_prior' must be one of {', '.join(Z_PRIORS)}, got '{z_prior(config)}'",
@@ -103,6 +120,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         g.loss != "infogan" or g.categorical_codes + g.continuous_codes > 0,
         "gan.loss='infogan' needs gan.categorical_codes or gan.continuous_codes > 0",
     )
+
+
+def began_eta(config: ml_collections.ConfigDict) -> int:
+    """BEGAN's target norm eta of L(v) = |v - D(v)|^eta (1 or 2); runs saved before the key existed used 1."""
+    return config.gan.get("began_eta", 1)
 
 
 def z_prior(config: ml_collections.ConfigDict) -> str:
@@ -158,9 +180,9 @@ class GANTask:
         d_classes = self.num_classes if g.loss == "cgan" else 0
         aux = self.num_classes if g.loss == "acgan" else 0
         if g.loss in ENERGY_ROWS:
-            energy = "l2" if g.loss == "ebgan" else "l1"
+            energy = "l2" if g.loss == "ebgan" or began_eta(config) == 2 else "l1"
             self.discriminator = (
-                nets.BEGANDiscriminator(m.width, m.embedding_dim, energy)
+                nets.BEGANDiscriminator(m.width, m.embedding_dim, energy, m.get("minibatch_stddev", 0))
                 if m.arch == "began"
                 else nets.AutoencoderDiscriminator(m.width, m.embedding_dim, energy, m.d_norm)
             )

@@ -1,5 +1,5 @@
 """BEGAN's own networks (Berthelot et al. 2017, Figure 1): scales, nearest-neighbour doubling, the encoder's
-linearly widening filters, no normalisation, the L1 energy by hand."""
+linearly widening filters, no normalisation, the L1 and squared energies by hand, the minibatch stddev map."""
 import chex
 import jax
 import jax.numpy as jnp
@@ -63,3 +63,20 @@ def test_generator_images_and_the_l1_energy_by_hand():
     by_hand = np.abs(np.asarray(out["reconstruction"], np.float64) - np.asarray(images, np.float64)).mean(axis=(1, 2, 3))
     np.testing.assert_allclose(np.asarray(out["energy"]), by_hand, rtol=1e-5)
     np.testing.assert_array_equal(np.asarray(out["logit"]), np.asarray(out["energy"]))
+
+
+def test_squared_energy_by_hand_and_the_minibatch_stddev_map_lets_d_see_its_batch():
+    """energy 'l2' (the paper's eta = 2) is the mean squared error; without the stddev map each example's energy
+    ignores its batch mates, with it a batch of copies is scored differently from the same image among others."""
+    d = nets.BEGANDiscriminator(8, 16, "l2")
+    x = jax.random.uniform(jax.random.PRNGKey(0), (4, 28, 28, 1), minval=-1.0, maxval=1.0)
+    params = d.init(jax.random.PRNGKey(1), x)
+    out = d.apply(params, x)
+    by_hand = np.square(np.asarray(out["reconstruction"], np.float64) - np.asarray(x, np.float64)).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(np.asarray(out["energy"]), by_hand, rtol=1e-5)
+    copies = jnp.broadcast_to(x[:1], x.shape)
+    np.testing.assert_allclose(d.apply(params, copies)["energy"][0], out["energy"][0], rtol=1e-6)
+    spread = nets.BEGANDiscriminator(8, 16, "l2", stddev_group=4)
+    params = spread.init(jax.random.PRNGKey(1), x)
+    assert params["params"]["encoder"]["embed"]["kernel"].shape == (7 * 7 * (24 + 1), 16)  # one more map at 7x7
+    assert abs(float(spread.apply(params, copies)["energy"][0]) - float(spread.apply(params, x)["energy"][0])) > 1e-4

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgen.nn import layers
 from jaxgen.nn import progressive as pg
 
 
@@ -43,7 +44,7 @@ def test_pixel_norm_gives_each_feature_vector_unit_mean_square():
 @pytest.mark.parametrize("batch, group", [(8, 4), (6, 3), (3, 4)])
 def test_minibatch_stddev_against_a_hand_computation(batch, group):
     x = np.asarray(jax.random.normal(jax.random.PRNGKey(batch), (batch, 3, 2, 5)), np.float64)
-    out = np.asarray(pg.minibatch_stddev(jnp.asarray(x, jnp.float32), group), np.float64)
+    out = np.asarray(layers.minibatch_stddev(jnp.asarray(x, jnp.float32), group), np.float64)
     np.testing.assert_array_equal(out[..., :5], x.astype(np.float32))
     g = min(group, batch)
     m = batch // g
@@ -52,7 +53,7 @@ def test_minibatch_stddev_against_a_hand_computation(batch, group):
         std = np.sqrt(np.mean((members - members.mean(0)) ** 2, axis=0) + 1e-8)
         np.testing.assert_allclose(out[i, ..., 5], np.full((3, 2), std.mean()), rtol=1e-5)
     with pytest.raises(ValueError, match="a batch of 6 does not split into groups of 4"):
-        pg.minibatch_stddev(jnp.zeros((6, 2, 2, 1)), 4)
+        layers.minibatch_stddev(jnp.zeros((6, 2, 2, 1)), 4)
 
 
 def test_levels_and_widths():

@@ -45,10 +45,13 @@ def test_every_loss_takes_a_finite_step_and_traces_once(loss):
 
 
 def test_began_s_own_networks_train_with_the_energy_losses():
-    """model.arch=began: G is BEGAN's decoder, D its ELU autoencoder (L1 energy for BEGAN, the squared error
-    for EBGAN, which trains through the same step); k_t stays in [0, 1] and M_global is logged."""
+    """model.arch=began: G is BEGAN's decoder, D its ELU autoencoder (L1 energy for BEGAN -- the squared error
+    with the paper's other target norm, gan.began_eta=2 -- and for EBGAN, which trains through the same step);
+    k_t stays in [0, 1] and M_global is logged."""
     ebgan, _, _ = smoke_task("smoke,loss=ebgan,arch=began")
     assert isinstance(ebgan.discriminator, nets.BEGANDiscriminator) and ebgan.discriminator.energy == "l2"
+    squared, _, _ = smoke_task("smoke,loss=began,arch=began", **{"gan.began_eta": 2})
+    assert squared.discriminator.energy == "l2"
     task, _, batch = smoke_task("smoke,loss=began,arch=began", **{"gan.z_prior": "uniform"})
     assert isinstance(task.generator, nets.BEGANGenerator) and isinstance(task.discriminator, nets.BEGANDiscriminator)
     assert task.discriminator.energy == "l1"
@@ -171,6 +174,10 @@ def test_dcgan_at_28x28_is_the_pytorch_examples_model():
         ("smoke,arch=began", "set gan.loss='began' or 'ebgan'"),
         ("smoke,loss=began,arch=began,data.image_size=15", "even image side"),
         ("smoke,gan.z_prior=cauchy", "gan.z_prior"),
+        ("smoke,loss=began,gan.began_eta=3", "gan.began_eta"),
+        ("smoke,loss=began,model.minibatch_stddev=4", "set model.arch='began'"),
+        ("smoke,loss=began,arch=began,model.minibatch_stddev=-1", "model.minibatch_stddev"),
+        ("smoke,loss=began,arch=began,model.minibatch_stddev=3", "groups of 3: data.batch_size gives 16"),
         ("smoke,gan.n_critic=3", "multiple of gan.n_critic=3"),
         ("smoke,data.preprocess=scale01", "data.preprocess='scale11'"),
         ("smoke,data.image_size=48", "DCGAN supports 28x28, 32x32 and 64x64"),
