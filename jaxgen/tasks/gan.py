@@ -93,8 +93,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         f"model.arch='began' is an autoencoder discriminator, scored by its energy: set gan.loss='began' or 'ebgan' "
         f"(got '{g.loss}')",
     )
-    group = m.get("minibatch_stddev", 0)
-    check_positive(config, "model.minibatch_stddev", allow_zero=True)
+    group = minibatch_stddev_group(config)
+    check(group >= 0, f"config key 'model.minibatch_stddev' is a group size (0: no map), got {group}")
     check(
         not group or m.arch == "began",
         f"config key 'model.minibatch_stddev' adds a map to BEGAN's encoder: set model.arch='began' (got '{m.arch}')",
@@ -125,6 +125,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def began_eta(config: ml_collections.ConfigDict) -> int:
     """BEGAN's target norm eta of L(v) = |v - D(v)|^eta (1 or 2); runs saved before the key existed used 1."""
     return config.gan.get("began_eta", 1)
+
+
+def minibatch_stddev_group(config: ml_collections.ConfigDict) -> int:
+    """model.minibatch_stddev; runs saved before the key existed had no map in D."""
+    return config.model.get("minibatch_stddev", 0)
 
 
 def z_prior(config: ml_collections.ConfigDict) -> str:
@@ -182,7 +187,7 @@ class GANTask:
         if g.loss in ENERGY_ROWS:
             energy = "l2" if g.loss == "ebgan" or began_eta(config) == 2 else "l1"
             self.discriminator = (
-                nets.BEGANDiscriminator(m.width, m.embedding_dim, energy, m.get("minibatch_stddev", 0))
+                nets.BEGANDiscriminator(m.width, m.embedding_dim, energy, minibatch_stddev_group(config))
                 if m.arch == "began"
                 else nets.AutoencoderDiscriminator(m.width, m.embedding_dim, energy, m.d_norm)
             )
