@@ -175,9 +175,7 @@ def demo_cond() -> ml_collections.ConfigDict:
     c.optim.lr = 2e-3
     c.optim.schedule = "cosine"
     c.optim.warmup_steps = 50
-    c.train.num_steps = 800
-    c.train.checkpoint_every = 400
-    c.train.sample_every = 400
+    common.set_schedule(c, 800, c.train.log_every, 400)
     c.sample.guidance_scale = 0.3
     c.eval.num_samples = 5000
     return c
